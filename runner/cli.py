@@ -1,0 +1,207 @@
+"""The ``mmar`` command line: parse arguments, set up logging, call the core, map errors to exit codes.
+
+Clara's flags are accepted as they were: ``-m MMAR`` as well as a positional MMAR, and ``--set``
+followed by any number of ``K=V`` words (``--set epochs=2 amp=False``); ``--local_rank`` from
+``torch.distributed.launch`` and ``--write_train_stats`` are accepted (stats are always written).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from runner.errors import BAD_INPUT_EXIT, MmarRunnerError
+
+logger = logging.getLogger("runner")
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="Run Clara Train MMARs on MONAI, reproducibly.",
+)
+
+MmarArg = Annotated[Optional[Path], typer.Argument(help="MMAR root folder.", show_default=False)]
+MmarOpt = Annotated[Optional[Path], typer.Option("-m", "--mmar", help="MMAR root (Clara style).", show_default=False)]
+ConfigOpt = Annotated[Optional[str], typer.Option("-c", "--config", help="Config file, relative to the MMAR root. [default: config/config_train.json]", show_default=False)]
+EnvOpt = Annotated[Optional[str], typer.Option("-e", "--environment", help="environment.json, relative to the MMAR root. [default: config/environment.json]", show_default=False)]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override variables: --set epochs=2 learning_rate=1e-3", show_default=False)]
+VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Debug logging; show error causes.")]
+
+SET_FLAG = "--set"
+
+
+def expand_set_words(argv: list[str]) -> list[str]:
+    """``--set a=1 b=2 -c x`` -> ``--set a=1 --set b=2 -c x`` (Clara's --set takes many words)."""
+    out: list[str] = []
+    in_set = False
+    for word in argv:
+        if word == SET_FLAG:
+            in_set = True
+            continue
+        if in_set and not word.startswith("-") and "=" in word:
+            out += [SET_FLAG, word]
+            continue
+        if word.startswith("--set="):
+            out += [SET_FLAG, word.split("=", 1)[1]]
+            continue
+        in_set = False
+        if word.startswith(("--local_rank", "--local-rank")):
+            if "=" in word:
+                os.environ.setdefault("LOCAL_RANK", word.split("=", 1)[1])
+            continue
+        if word == "--write_train_stats":
+            continue
+        out.append(word)
+    return out
+
+
+def _setup_logging(verbose: bool) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("runner").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("ignite").setLevel(logging.WARNING)
+    logging.getLogger("monai").setLevel(logging.WARNING)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            return f"error: {text}"
+        if record.levelno >= logging.WARNING:
+            return f"warning: {text}"
+        return text
+
+
+def _mmar(positional: Path | None, option: Path | None) -> Path:
+    chosen = option or positional
+    if chosen is None:
+        raise MmarRunnerError("no MMAR given", hint="mmar train PATH/TO/MMAR (or -m PATH/TO/MMAR)")
+    return chosen
+
+
+def _fail(exc: MmarRunnerError, verbose: bool) -> None:
+    if verbose and exc.__cause__ is not None:
+        import traceback
+
+        traceback.print_exception(exc.__cause__, file=sys.stderr)
+    typer.echo(f"error: {exc.render()}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command()
+def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
+          set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """Validate an MMAR: config schema, variables, components, references, datalist. Builds nothing heavy."""
+    _setup_logging(verbose)
+    from runner.components.check import check_components
+    from runner.config.load import load_train_config
+    from runner.errors import ConfigError
+    from runner.mmar import custom_code_on_path
+
+    try:
+        loaded = load_train_config(_mmar(mmar, m), config, environment, set_ or [])
+        with custom_code_on_path(loaded.mmar.root):
+            issues = [*loaded.warnings, *check_components(loaded)]
+        errors = [i for i in issues if i.severity == "error"]
+        for warning in (i for i in issues if i.severity == "warning"):
+            logger.warning("%s", warning.render())
+        if errors:
+            raise ConfigError(errors)
+    except MmarRunnerError as exc:
+        _fail(exc, verbose)
+    typer.echo(f"ok: {loaded.mmar.root} ({loaded.file}, dialect {loaded.dialect}, seed {loaded.seed})")
+
+
+@app.command()
+def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
+          set_: SetOpt = None, verbose: VerboseOpt = False,
+          progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True) -> None:
+    """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json."""
+    _setup_logging(verbose)
+    from runner.determinism import prepare_process_env
+
+    prepare_process_env()
+    from runner.config.load import load_train_config
+    from runner.workflow.train import run_training
+
+    try:
+        loaded = load_train_config(_mmar(mmar, m), config, environment, set_ or [])
+        result = run_training(loaded, show_progress=progress)
+    except MmarRunnerError as exc:
+        _fail(exc, verbose)
+    typer.echo(f"final model:   {result.final_model}")
+    typer.echo(f"best model:    {result.best_model or '(none: no key-metric checkpoint was saved)'}")
+    typer.echo(f"manifest:      {result.manifest_path}")
+    typer.echo(f"weights:       {result.weights_digest}")
+    typer.echo(f"epochs:        {result.epochs_completed}, iterations: {result.iterations}"
+               + (" (ended early)" if result.terminated_early else ""))
+
+
+@app.command()
+def schema(
+    environment: Annotated[bool, typer.Option("--environment", help="Schema of environment.json instead.")] = False,
+) -> None:
+    """Print the JSON Schema of config_train.json, for editors and CI."""
+    from runner.config.models import EnvironmentConfig, TrainConfig
+
+    model = EnvironmentConfig if environment else TrainConfig
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema(by_alias=True)}
+    typer.echo(json.dumps(document, indent=2))
+
+
+@app.command("synthetic-data")
+def synthetic_data(
+    out: Annotated[Path, typer.Argument(help="Folder to write images, labels and dataset.json into.")],
+    train_cases: Annotated[int, typer.Option(min=1)] = 8,
+    val_cases: Annotated[int, typer.Option(min=1)] = 2,
+    size: Annotated[str, typer.Option(help="Volume shape x,y,z.")] = "64,64,48",
+    seed: Annotated[int, typer.Option(min=0, max=2**32 - 1)] = 0,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Make a small spleen-like NIfTI data set, byte-identical for the same arguments."""
+    _setup_logging(verbose)
+    from runner.data.synthetic import SyntheticSpec, write_dataset
+
+    try:
+        shape = tuple(int(v) for v in size.split(","))
+        if len(shape) != 3 or min(shape) < 16:
+            raise ValueError
+    except ValueError:
+        typer.echo(f"error: --size: expected three integers >= 16 like 64,64,48, got {size!r}", err=True)
+        raise typer.Exit(BAD_INPUT_EXIT) from None
+    datalist = write_dataset(out, SyntheticSpec(train_cases, val_cases, 0, shape, seed=seed))  # type: ignore[arg-type]
+    typer.echo(str(datalist))
+
+
+def _reexec_with_hash_seed(argv: list[str]) -> None:
+    """Restart once with PYTHONHASHSEED=0 so set/dict-of-str ordering is the same every run."""
+    if os.environ.get("PYTHONHASHSEED") == "0" or os.environ.get("MMAR_NO_REEXEC"):
+        return
+    if not argv or argv[0] not in ("train",):
+        return
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    os.execve(sys.executable, [sys.executable, "-m", "runner", *argv], env)
+
+
+def main() -> None:
+    """Console-script entry point (``mmar``) and ``python -m runner``."""
+    argv = expand_set_words(sys.argv[1:])
+    _reexec_with_hash_seed(argv)
+    app(args=argv, prog_name="mmar")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""From component specs to objects: name lookup, imports, references, expressions, wiring."""

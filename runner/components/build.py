@@ -1,0 +1,262 @@
+"""Build the components of a validated config, in dependency order, on demand.
+
+Each slot (``train.model``, ``validate.evaluator``...) is built once, the first time something
+asks for it: an explicit ``@name``, a ``#`` expression, or the implicit wiring table. Asking for a
+slot that is already being built is a cycle and is reported with its chain. This module is the
+only caller of component constructors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.components import expressions
+from runner.components.registry import user_code_location
+from runner.components.resolve import accepts, check_binding, resolve_target
+from runner.components.wiring import OBJECT_NAMES_TO_SLOTS, adapt_explicit, implicit_providers
+from runner.config.load import LoadedConfig
+from runner.config.models import ComponentSpec, RefSpec
+from runner.errors import ComponentError
+
+logger = logging.getLogger(__name__)
+
+SECTIONS = ("train", "validate")
+LIST_SLOTS = ("pre_transforms", "post_transforms", "handlers")
+TRANSFORM_LISTS = ("pre_transforms", "post_transforms")
+
+
+def derive_seed(seed: int, label: str) -> int:
+    """A seed for one consumer, stable across processes and platforms (no ``hash()``)."""
+    digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+class ConfigState:
+    """Holds the resolved config so checkpoints can store it as ``train_conf``."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.config
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.config = state
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """Where a spec lives, for messages: ``train.handlers[2]``."""
+
+    section: str
+    slot: str
+    index: int | None
+    spec: ComponentSpec | RefSpec
+
+    @property
+    def path(self) -> str:
+        return f"{self.section}.{self.slot}" + (f"[{self.index}]" if self.index is not None else "")
+
+
+def iter_specs(loaded: LoadedConfig) -> Iterator[SlotSpec]:
+    """Every component spec in the config, with its location."""
+    for section in SECTIONS:
+        model = loaded.model.section(section)
+        if model is None:
+            continue
+        for slot, value in model:
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    yield SlotSpec(section, slot, index, item)
+            elif isinstance(value, (ComponentSpec, RefSpec)):
+                yield SlotSpec(section, slot, None, value)
+
+
+class Builder:
+    """Builds slots lazily; ``get(section, slot)`` returns the built object."""
+
+    def __init__(self, loaded: LoadedConfig, device: Any, amp: bool, rank: int = 0) -> None:
+        self.loaded = loaded
+        self.device = device
+        self.amp = amp
+        self.rank = rank
+        self.file = loaded.file
+        self._built: dict[tuple[str, str], Any] = {}
+        self._stack: list[tuple[str, str]] = []
+
+    # ---- what the config declares -------------------------------------------------------
+    def section_model(self, section: str) -> Any:
+        return self.loaded.model.section(section)
+
+    def spec(self, section: str, slot: str) -> Any:
+        model = self.section_model(section)
+        return getattr(model, slot, None) if model is not None else None
+
+    def declared(self, section: str, slot: str) -> bool:
+        """Whether the config declares something buildable for ``section.slot``."""
+        value = self.spec(section, slot)
+        if slot in ("key_metric", "additional_metrics"):
+            metrics = [m for m in (self.spec(section, "metrics") or []) if not m.disabled]
+            legacy = any(m.is_key_metric for m in metrics) if slot == "key_metric" else any(not m.is_key_metric for m in metrics)
+            return legacy or bool(value)
+        if isinstance(value, list):
+            return any(not item.disabled for item in value)
+        return value is not None and not getattr(value, "disabled", False)
+
+    # ---- building -----------------------------------------------------------------------
+    def get(self, section: str, slot: str) -> Any:
+        key = (section, slot)
+        if key in self._built:
+            return self._built[key]
+        if key in self._stack:
+            chain = " -> ".join(f"{s}.{n}" for s, n in [*self._stack[self._stack.index(key):], key])
+            raise ComponentError(self.file, f"{section}.{slot}", f"circular reference: {chain}")
+        self._stack.append(key)
+        try:
+            value = self._build_slot(section, slot)
+        finally:
+            self._stack.pop()
+        self._built[key] = value
+        return value
+
+    def reference(self, name: str, section: str, config_path: str) -> Any:
+        """Resolve ``@name``: the current section first, then the other one; ``@conf`` is the config."""
+        if name == "conf":
+            return self.loaded.resolved
+        other = "validate" if section == "train" else "train"
+        for candidate in (section, other):
+            if self.section_model(candidate) is not None and self.declared(candidate, name):
+                return self.get(candidate, name)
+        raise ComponentError(
+            self.file, config_path, f"@{name} refers to nothing",
+            hint=f"declare '{name}' in the train or validate section, or fix the reference",
+        )
+
+    def resolve_value(self, value: Any, section: str, config_path: str) -> Any:
+        """Explicit argument values: ``@refs``, ``#expr`` and lambdas; nested dicts stay raw."""
+        if expressions.is_reference(value):
+            return self.reference(value[1:], section, config_path)
+        if expressions.is_expression(value) or expressions.is_lambda(value):
+            try:
+                return expressions.evaluate(value, lambda n: self.reference(n, section, config_path))
+            except ComponentError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - user code, reported with its location
+                raise ComponentError(self.file, config_path, f"evaluating {value!r} failed: {type(exc).__name__}: {exc}") from exc
+        if isinstance(value, list):
+            return [self.resolve_value(v, section, f"{config_path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return {k: self.resolve_value(v, section, f"{config_path}.{k}") for k, v in value.items()}
+        return value
+
+    def _build_slot(self, section: str, slot: str) -> Any:
+        if slot in TRANSFORM_LISTS:
+            from monai.transforms import Compose
+
+            return Compose(self._build_list(section, slot))
+        if slot == "handlers":
+            return self._build_list(section, slot)
+        if slot in ("key_metric", "additional_metrics"):
+            return self._metrics(section, slot)
+        spec = self.spec(section, slot)
+        obj = self.build_component(spec, section, slot, f"{section}.{slot}")
+        if slot == "model":
+            obj = obj.to(self.device)
+        return obj
+
+    def _build_list(self, section: str, slot: str) -> list[Any]:
+        built = []
+        for index, item in enumerate(self.spec(section, slot) or []):
+            path = f"{section}.{slot}[{index}]"
+            if item.disabled:
+                continue
+            if isinstance(item, RefSpec):
+                item = self.referenced_spec(section, slot, item.ref, path)
+            if item.rank is not None and item.rank != self.rank:
+                logger.debug("%s: rank %s entry skipped on rank %s", path, item.rank, self.rank)
+                continue
+            built.append(self.build_component(item, section, slot, path))
+        return built
+
+    def referenced_spec(self, section: str, slot: str, name: str, config_path: str) -> ComponentSpec:
+        """The train-section entry a validate ``ref`` names; a fresh object is built from it."""
+        candidates = [s for s in (self.spec("train", slot) or []) if isinstance(s, ComponentSpec) and name in (s.name, s.label)]
+        if not candidates:
+            raise ComponentError(self.file, f"{config_path}.ref", f"ref '{name}' matches no entry in train.{slot}")
+        if len(candidates) > 1:
+            raise ComponentError(self.file, f"{config_path}.ref", f"ref '{name}' is ambiguous: train.{slot} has it {len(candidates)} times",
+                                 hint="declare the component in full instead of using ref")
+        return candidates[0]
+
+    def _metrics(self, section: str, slot: str) -> dict[str, Any]:
+        model = self.section_model(section)
+        if slot == "key_metric" and model.key_metric is not None:
+            entries = [(model.key_metric, f"{section}.key_metric")]
+        elif slot == "additional_metrics" and model.additional_metrics:
+            entries = [(m, f"{section}.additional_metrics[{i}]") for i, m in enumerate(model.additional_metrics)]
+        else:
+            want_key = slot == "key_metric"
+            entries = [(m, f"{section}.metrics[{i}]") for i, m in enumerate(model.metrics) if m.is_key_metric == want_key]
+        return {
+            (spec.log_label or spec.label): self.build_component(spec, section, slot, path)
+            for spec, path in entries
+            if not spec.disabled
+        }
+
+    def build_component(self, spec: ComponentSpec, section: str, slot: str, config_path: str) -> Any:
+        """Resolve, wire, bind and construct one component."""
+        target = resolve_target(spec, self.file, config_path)
+        kwargs = {k: self.resolve_value(v, section, f"{config_path}.args.{k}") for k, v in spec.args.items()}
+        kwargs = adapt_explicit(self, section, slot, target, kwargs)
+        for name, provider in implicit_providers(self, section, slot, target).items():
+            if name not in kwargs and (accepts(target, name) or name == "generator"):
+                kwargs[name] = provider()
+        check_binding(target, kwargs, spec.label, self.file, config_path)
+        try:
+            return target(**kwargs)
+        except ComponentError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - constructor of user or library code
+            where = user_code_location(exc)
+            raise ComponentError(self.file, config_path, f"{spec.label}(...) raised{where} {type(exc).__name__}: {exc}") from exc
+
+    # ---- helpers the wiring table uses --------------------------------------------------
+    def datalist(self, section: str) -> list[dict[str, Any]]:
+        spec = self.spec(section, "dataset")
+        path = f"{section}.dataset"
+        from monai.data import load_decathlon_datalist
+
+        file = Path(str(spec.data_list_file_path))
+        base = spec.data_file_base_dir
+        key = spec.data_list_key or ("training" if section == "train" else "validation")
+        try:
+            return list(load_decathlon_datalist(file, True, key, base_dir=base))
+        except FileNotFoundError:
+            raise ComponentError(self.file, f"{path}.data_list_file_path", f"datalist {file} not found") from None
+        except ValueError as exc:
+            raise ComponentError(self.file, f"{path}.data_list_key", f"{file}: {exc}") from None
+
+    def generator(self, label: str) -> Any:
+        import torch
+
+        return torch.Generator().manual_seed(derive_seed(self.loaded.seed, label))
+
+    def objects_for_checkpoint(self, value: Any, section: str) -> dict[str, Any]:
+        """A 4.0 list of names, or a 4.1 dict, as objects with ``state_dict``."""
+        names = {name: name for name in value} if isinstance(value, list) else dict(value)
+        objects: dict[str, Any] = {}
+        for key, item in names.items():
+            if isinstance(item, str) and item == "train_conf" or key == "train_conf" and isinstance(item, (str, dict)):
+                objects[key] = ConfigState(self.loaded.resolved)
+            elif isinstance(item, str):
+                objects[key] = self.reference(OBJECT_NAMES_TO_SLOTS.get(item, item), section, f"{section}.handlers")
+            elif isinstance(item, dict):
+                objects[key] = ConfigState(item)
+            else:
+                objects[key] = item
+        return objects

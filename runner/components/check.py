@@ -1,0 +1,95 @@
+"""``mmar check``: resolve, reference-check and bind every component without constructing any.
+
+All problems are collected in one pass. Imports happen (a class must exist to check its
+signature), but no model, dataset or engine is created and nothing is written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runner.components import expressions
+from runner.components.build import Builder, iter_specs
+from runner.components.resolve import accepts, check_binding, resolve_target
+from runner.components.wiring import implicit_providers
+from runner.config.load import LoadedConfig
+from runner.config.models import ComponentSpec, RefSpec
+from runner.errors import ComponentError, ConfigIssue
+
+
+def check_components(loaded: LoadedConfig) -> list[ConfigIssue]:
+    """Every issue found in the components of ``loaded``; warnings have severity "warning"."""
+    builder = Builder(loaded, device="cpu", amp=False)
+    issues: list[ConfigIssue] = []
+    for item in iter_specs(loaded):
+        if item.spec.disabled:
+            continue
+        try:
+            spec = item.spec
+            if isinstance(spec, RefSpec):
+                spec = builder.referenced_spec(item.section, item.slot, spec.ref, item.path)
+                continue
+            _check_one(builder, item.section, item.slot, spec, item.path, issues)
+        except ComponentError as exc:
+            issues.append(exc.issue)
+    issues += _check_validation_is_wired(loaded)
+    return issues
+
+
+def _check_one(builder: Builder, section: str, slot: str, spec: ComponentSpec, path: str, issues: list[ConfigIssue]) -> None:
+    target = resolve_target(spec, builder.file, path)
+    for key, value in spec.args.items():
+        _check_value(builder, section, value, f"{path}.args.{key}", issues)
+    names = set(spec.args)
+    names |= {n for n in implicit_providers(builder, section, slot, target) if accepts(target, n)}
+    check_binding(target, names, spec.label, builder.file, path)
+    if slot == "dataset" and isinstance(spec, ComponentSpec) and getattr(spec, "data_list_file_path", None):
+        _check_datalist(builder, section, issues)
+
+
+def _check_value(builder: Builder, section: str, value: Any, path: str, issues: list[ConfigIssue]) -> None:
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_value(builder, section, v, f"{path}[{i}]", issues)
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_value(builder, section, v, f"{path}.{k}", issues)
+        return
+    for name in expressions.referenced_names(value):
+        if name == "conf":
+            continue
+        if not any(builder.section_model(s) is not None and builder.declared(s, name) for s in ("train", "validate")):
+            issues.append(ConfigIssue(builder.file, path, f"@{name} refers to nothing",
+                                      "declare it in the train or validate section, or fix the reference"))
+    if expressions.is_expression(value) or expressions.is_lambda(value):
+        try:
+            expressions.compile_source(value)
+        except SyntaxError as exc:
+            issues.append(ConfigIssue(builder.file, path, f"invalid Python in {value!r}: {exc.msg}"))
+
+
+def _check_datalist(builder: Builder, section: str, issues: list[ConfigIssue]) -> None:
+    entries = builder.datalist(section)
+    spec = builder.spec(section, "dataset")
+    key = spec.data_list_key or "training"
+    for index, entry in enumerate(entries):
+        for field, value in entry.items():
+            if isinstance(value, str) and not Path(value).exists() and ("/" in value or "." in value):
+                issues.append(ConfigIssue(builder.file, f"{section}.dataset.data_list_file_path",
+                                          f"{spec.data_list_file_path}: {key}[{index}].{field}: file {value} not found",
+                                          "check DATA_ROOT (environment.json or --set DATA_ROOT=...)"))
+                return
+    if not entries:
+        issues.append(ConfigIssue(builder.file, f"{section}.dataset.data_list_key", f"datalist key '{key}' is empty"))
+
+
+def _check_validation_is_wired(loaded: LoadedConfig) -> list[ConfigIssue]:
+    if loaded.model.validation is None:
+        return []
+    labels = [h.label for h in loaded.model.train.handlers if not h.disabled]
+    if any(label == "ValidationHandler" for label in labels):
+        return []
+    return [ConfigIssue(loaded.file, "train.handlers", "a validate section is declared but no ValidationHandler runs it",
+                        'add {"name": "ValidationHandler", "args": {"interval": 1}} to train.handlers', severity="warning")]

@@ -1,0 +1,124 @@
+"""Implicit wiring: arguments the runner supplies when the config does not (MMAR_SPEC §2.6).
+
+Clara 4.0 configs name no objects; the framework joined them. 4.1 configs pass them with ``@``.
+We support both with one rule: for each slot, a table says which *parameter names* the runner can
+fill and from which slot; a parameter is filled only when the config does not set it and the
+target's signature names it. So an explicit ``"network": "@model"`` always wins.
+
+=================  ==========================================================================
+slot / class       filled when absent
+=================  ==========================================================================
+optimizer          params = model.parameters()
+lr_scheduler       optimizer
+dataset            data = datalist(data_list_file_path, data_list_key, data_file_base_dir),
+                   transform = Compose(pre_transforms)
+dataloader         dataset; generator seeded from the run seed (torch DataLoader subclasses)
+LrScheduleHandler  lr_scheduler
+ValidationHandler  validator = validate.evaluator
+CheckpointSaver    save_dir = MMAR_CKPT_DIR; save_dict names -> objects;
+                   key_metric_filename = model.pt; final_filename = final_model.pt
+CheckpointLoader   load_dict names -> objects
+TensorBoard*       log_dir = MMAR_CKPT_DIR
+trainer (engines)  device, max_epochs = epochs, train_data_loader, network, optimizer,
+                   loss_function, inferer, postprocessing, key_train_metric,
+                   additional_metrics, train_handlers, amp, iteration_update
+evaluator          device, val_data_loader, network (train model), inferer, postprocessing,
+                   key_val_metric, additional_metrics, val_handlers, amp, iteration_update
+=================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.components.build import Builder
+
+Provider = Callable[[], Any]
+
+KEY_METRIC_FILENAME = "model.pt"
+FINAL_FILENAME = "final_model.pt"
+OBJECT_NAMES_TO_SLOTS = {"model": "model", "network": "model", "optimizer": "optimizer", "lr_scheduler": "lr_scheduler"}
+
+
+def _is_subclass(target: Any, dotted: str) -> bool:
+    module_name, _, attr = dotted.rpartition(".")
+    import importlib
+
+    base = getattr(importlib.import_module(module_name), attr)
+    return isinstance(target, type) and issubclass(target, base)
+
+
+def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -> dict[str, Provider]:
+    """Parameter name -> provider, for every argument the runner can fill in this slot."""
+    other = "validate" if section == "train" else "train"
+    has = builder.declared
+    get = builder.get
+    found: dict[str, Provider] = {}
+
+    def offer(name: str, provider: Provider, when: bool = True) -> None:
+        if when:
+            found[name] = provider
+
+    if slot == "optimizer":
+        offer("params", lambda: get("train", "model").parameters(), has("train", "model"))
+    elif slot == "lr_scheduler":
+        offer("optimizer", lambda: get("train", "optimizer"), has("train", "optimizer"))
+    elif slot == "dataset":
+        offer("data", lambda: builder.datalist(section), builder.spec(section, "dataset").data_list_file_path is not None)
+        offer("transform", lambda: get(section, "pre_transforms"), has(section, "pre_transforms"))
+    elif slot == "dataloader":
+        offer("dataset", lambda: get(section, "dataset"), has(section, "dataset"))
+        if _is_subclass(target, "torch.utils.data.DataLoader"):
+            offer("generator", lambda: builder.generator(f"{section}.dataloader"))
+    elif slot in ("trainer", "evaluator") and _is_subclass(target, "monai.engines.Workflow"):
+        prefix = "train" if slot == "trainer" else "val"
+        offer("device", lambda: builder.device)
+        offer("max_epochs", lambda: builder.loaded.model.epochs, builder.loaded.model.epochs is not None)
+        offer(f"{prefix}_data_loader", lambda: get(section, "dataloader"), has(section, "dataloader"))
+        offer("network", lambda: get("train", "model"), has("train", "model"))
+        offer("optimizer", lambda: get("train", "optimizer"), has("train", "optimizer"))
+        offer("loss_function", lambda: get("train", "loss"), has("train", "loss"))
+        offer("inferer", lambda: get(section, "inferer"), has(section, "inferer"))
+        offer("postprocessing", lambda: get(section, "post_transforms"), has(section, "post_transforms"))
+        offer(f"key_{prefix}_metric", lambda: get(section, "key_metric"), has(section, "key_metric"))
+        offer("additional_metrics", lambda: get(section, "additional_metrics"), has(section, "additional_metrics"))
+        offer(f"{prefix}_handlers", lambda: get(section, "handlers"), has(section, "handlers"))
+        offer("amp", lambda: builder.amp)
+        offer("iteration_update", lambda: get(section, "iteration"), has(section, "iteration"))
+    elif slot == "handlers":
+        if _is_subclass(target, "monai.handlers.LrScheduleHandler"):
+            offer("lr_scheduler", lambda: get("train", "lr_scheduler"), has("train", "lr_scheduler"))
+        elif _is_subclass(target, "monai.handlers.ValidationHandler"):
+            offer("validator", lambda: get(other if section == "train" else section, "evaluator"), has("validate", "evaluator"))
+        elif _is_subclass(target, "monai.handlers.CheckpointSaver"):
+            offer("save_dir", lambda: str(builder.loaded.ckpt_dir))
+        elif _is_subclass(target, "monai.handlers.TensorBoardStatsHandler"):
+            offer("log_dir", lambda: str(builder.loaded.ckpt_dir))
+    return found
+
+
+def adapt_explicit(builder: Builder, section: str, slot: str, target: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite explicit arguments whose 4.0 shape differs from what the class takes today.
+
+    Also turns ``amp`` off for engines when the run is not on CUDA (autocast+GradScaler are
+    CUDA-only here; the manifest records that amp was requested but not in force).
+    """
+    if slot in ("trainer", "evaluator") and kwargs.get("amp") and not builder.amp:
+        if _is_subclass(target, "monai.engines.Workflow"):
+            return {**kwargs, "amp": False}
+    if slot != "handlers":
+        return kwargs
+    if _is_subclass(target, "monai.handlers.CheckpointSaver"):
+        kwargs = dict(kwargs)
+        if "save_dict" in kwargs:
+            kwargs["save_dict"] = builder.objects_for_checkpoint(kwargs["save_dict"], section)
+        if kwargs.get("save_key_metric") and not kwargs.get("key_metric_filename"):
+            kwargs["key_metric_filename"] = KEY_METRIC_FILENAME
+        if kwargs.get("save_final") and not kwargs.get("final_filename"):
+            kwargs["final_filename"] = FINAL_FILENAME
+    elif _is_subclass(target, "monai.handlers.CheckpointLoader") and "load_dict" in kwargs:
+        kwargs = dict(kwargs)
+        kwargs["load_dict"] = builder.objects_for_checkpoint(kwargs["load_dict"], section)
+    return kwargs

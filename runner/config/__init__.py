@@ -1,0 +1,1 @@
+"""Config files: variables, pydantic models, loading and error reporting."""

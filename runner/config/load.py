@@ -1,0 +1,122 @@
+"""The single entry from files to a validated config.
+
+Phases, each a small step: read the MMAR -> parse ``--set`` -> merge variables (config <
+environment.json < --set) -> substitute ``{VAR}`` -> validate with pydantic -> detect the dialect.
+Every problem from every phase is collected and raised together as one ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+from pydantic import ValidationError
+
+from runner.config.models import Dialect, TrainConfig
+from runner.config.report import issues_from_validation
+from runner.config.vars import effective_globals, merge_variables, parse_overrides, resolve_variables, substitute
+from runner.errors import ConfigError, ConfigIssue
+from runner.mmar import Mmar, load_mmar
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated training config with everything later phases need to know about its origin."""
+
+    mmar: Mmar
+    model: TrainConfig
+    resolved: dict[str, Any]  # substituted JSON of the whole config (what "@conf" means)
+    variables: dict[str, Any]
+    overrides: dict[str, Any]
+    dialect: Dialect
+    seed: int
+    warnings: list[ConfigIssue] = field(default_factory=list)
+
+    @property
+    def file(self) -> str:
+        return self.mmar.config_name
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return Path(str(self.variables.get("MMAR_CKPT_DIR") or self.mmar.root / "models"))
+
+
+def detect_dialect(config: Mapping[str, Any], environment: Mapping[str, Any]) -> Dialect:
+    """4.1 when CLARA_TRAIN_VERSION >= 4.1 is declared or any string starts with '@' or '#'."""
+    for source in (config, environment):
+        declared = source.get("CLARA_TRAIN_VERSION")
+        if declared is not None:
+            try:
+                if Version(str(declared)) >= Version("4.1"):
+                    return "4.1"
+            except InvalidVersion:
+                pass
+    return "4.1" if _has_reference(config) else "4.0"
+
+
+def _has_reference(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.startswith(("@", "#"))
+    if isinstance(value, dict):
+        return any(_has_reference(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_reference(v) for v in value)
+    return False
+
+
+def load_train_config(
+    root: str | Path,
+    config: str | Path | None = None,
+    environment: str | Path | None = None,
+    overrides: Iterable[str] = (),
+) -> LoadedConfig:
+    """Read, substitute and validate an MMAR's training config.
+
+    Raises:
+        MmarLayoutError: missing folder/file or invalid JSON.
+        ConfigError: every substitution and schema problem found, in one error.
+    """
+    mmar = load_mmar(root, config, environment)
+    set_values, issues = parse_overrides(overrides)
+    merged, origin = merge_variables(mmar.config, mmar.environment, set_values, mmar.root)
+    file_for = {k: {"config": mmar.config_name, "environment": mmar.environment_name}.get(v, v) for k, v in origin.items()}
+    variables, var_issues = resolve_variables(merged, mmar.root, file_for)
+    issues += var_issues
+    top = effective_globals(mmar.config, variables)
+    resolved: dict[str, Any] = substitute(top, variables, mmar.config_name, "", issues)
+    errors = [i for i in issues if i.severity == "error"]
+    try:
+        model = TrainConfig.model_validate(resolved)
+    except ValidationError as exc:
+        errors += issues_from_validation(exc, mmar.config_name)
+        model = None
+    if errors or model is None:
+        raise ConfigError(_dedupe(errors))
+    warnings: list[ConfigIssue] = []
+    if model.determinism is None:
+        warnings.append(
+            ConfigIssue(mmar.config_name, "determinism", f"no seed given; using random_seed={DEFAULT_SEED}",
+                        hint='add "determinism": {"random_seed": 0} to make the choice explicit', severity="warning")
+        )
+    seed = model.determinism.random_seed if model.determinism else DEFAULT_SEED
+    dialect = detect_dialect(mmar.config, mmar.environment)
+    return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings)
+
+
+def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    seen: set[tuple[str, str, str]] = set()
+    unique = []
+    for issue in issues:
+        key = (issue.file, issue.path, issue.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(issue)
+    return unique

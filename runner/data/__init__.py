@@ -1,0 +1,1 @@
+"""Data helpers: deterministic synthetic data sets for demos, tests and benchmarks."""

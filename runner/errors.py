@@ -1,0 +1,80 @@
+"""The one exception hierarchy of mmar-runner.
+
+Every error a user can cause carries a message written for whoever owns the MMAR: the file, the
+JSON path inside it, what is wrong and, where we can tell, how to fix it. The CLI maps
+``MmarRunnerError.exit_code`` to the process exit status (2 for bad input).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BAD_INPUT_EXIT = 2
+RUNTIME_FAILURE_EXIT = 1
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem found in an input file, located by file and JSON path."""
+
+    file: str
+    path: str
+    message: str
+    hint: str | None = None
+    severity: str = "error"  # "error" or "warning"
+
+    def render(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        text = f"{where}: {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class MmarRunnerError(Exception):
+    """Base of every error mmar-runner raises on purpose."""
+
+    exit_code = BAD_INPUT_EXIT
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        return self.message + (f"\n  hint: {self.hint}" if self.hint else "")
+
+
+class MmarLayoutError(MmarRunnerError):
+    """The MMAR folder or one of its files is missing, unreadable or not valid JSON."""
+
+
+class ConfigError(MmarRunnerError):
+    """One or more issues in the config files; all of them are reported at once."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        errors = [i for i in issues if i.severity == "error"]
+        self.issues = issues
+        count = len(errors)
+        header = f"{count} problem{'s' if count != 1 else ''} found:"
+        super().__init__("\n".join([header, *(i.render() for i in errors)]))
+
+
+class ComponentError(MmarRunnerError):
+    """A component could not be resolved, bound or built."""
+
+    def __init__(self, file: str, config_path: str, message: str, hint: str | None = None) -> None:
+        self.issue = ConfigIssue(file, config_path, message, hint)
+        super().__init__(self.issue.render())
+        self.file = file
+        self.config_path = config_path
+
+
+class DeterminismError(MmarRunnerError):
+    """A requested determinism pin cannot be honoured by this torch/CUDA."""
+
+
+class RunFailedError(MmarRunnerError):
+    """Training itself failed after the inputs were accepted (not a user input error)."""
+
+    exit_code = RUNTIME_FAILURE_EXIT

@@ -1,0 +1,69 @@
+"""Strict JSON reading and atomic JSON writing.
+
+Config files are read with duplicate-key detection (Python's json silently keeps the last one,
+which hides typos) and decode errors are reported with line and column. Outputs are written to a
+temporary file in the same folder and renamed, so a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from runner.errors import MmarLayoutError
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def load_json(path: Path, display_name: str | None = None) -> Any:
+    """Read a JSON file, raising ``MmarLayoutError`` that names the file, line and column."""
+    name = display_name or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MmarLayoutError(f"{name}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MmarLayoutError(f"{name}: cannot read file: {exc}") from exc
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        raise MmarLayoutError(
+            f"{name}: duplicate key {exc.args[0]!r}", hint="each key may appear once per object"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise MmarLayoutError(
+            f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+
+
+def canonical_json(value: Any) -> str:
+    """Stable text for hashing: sorted keys, no whitespace, ASCII only."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(value, handle, indent=2, sort_keys=True, default=str)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,158 @@
+"""The run manifest (``<MMAR_CKPT_DIR>/run_manifest.json``) and canonical tensor digests.
+
+``weights_digest`` hashes tensor *contents* (name, dtype, shape, raw bytes in name order), never
+the bytes of a ``torch.save`` file, whose zip records can differ for identical tensors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runner.jsonio import canonical_json, write_json_atomic
+
+MANIFEST_NAME = "run_manifest.json"
+MANIFEST_VERSION = 1
+
+
+def tensor_bytes(tensor: Any) -> bytes:
+    """Raw little-endian bytes of a tensor's contents, whatever its dtype (bf16 included)."""
+    import torch
+
+    flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+    if flat.dtype == torch.bool:
+        flat = flat.to(torch.uint8)
+    return flat.view(torch.uint8).numpy().tobytes()
+
+
+def weights_digest(state: Mapping[str, Any]) -> str:
+    """sha256 over (name, dtype, shape, bytes) of every tensor, in sorted name order."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name]
+        if not isinstance(value, torch.Tensor):
+            continue
+        digest.update(name.encode())
+        digest.update(str(value.dtype).encode())
+        digest.update(str(tuple(value.shape)).encode())
+        digest.update(tensor_bytes(value))
+    return "sha256:" + digest.hexdigest()
+
+
+def model_state(model: Any) -> Mapping[str, Any]:
+    """The state dict of a model, unwrapped from DataParallel/DDP so names match across setups."""
+    inner = getattr(model, "module", model)
+    return inner.state_dict()
+
+
+def config_digest(resolved: Mapping[str, Any], root: Path) -> str:
+    """sha256 of the substituted config, with the MMAR root written as ``$MMAR_ROOT``.
+
+    The digest then survives moving the MMAR folder but changes with any semantic edit.
+    """
+    text = canonical_json(resolved).replace(canonical_json(str(root))[1:-1], "$MMAR_ROOT")
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def library_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("mmar-runner", "torch", "monai", "pytorch-ignite", "numpy", "pydantic", "nibabel"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+def device_fingerprint(device: Any) -> dict[str, Any]:
+    """What the numbers depend on: device model, SM count, driver and libraries, CPU ISA, threads."""
+    import torch
+
+    info: dict[str, Any] = {
+        "device": str(device),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_capability": _cpu_capability(),
+        "torch_num_threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "torch_cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "gpu_name": None,
+        "gpu_capability": None,
+        "gpu_sm_count": None,
+        "gpu_count": 0,
+    }
+    if torch.cuda.is_available() and str(device).startswith("cuda"):
+        index = torch.device(device).index or 0
+        props = torch.cuda.get_device_properties(index)
+        info.update(
+            gpu_name=props.name,
+            gpu_capability=f"{props.major}.{props.minor}",
+            gpu_sm_count=props.multi_processor_count,
+            gpu_memory_bytes=props.total_memory,
+            gpu_count=torch.cuda.device_count(),
+            nccl=".".join(map(str, torch.cuda.nccl.version())) if hasattr(torch.cuda, "nccl") else None,
+            driver=_nvidia_driver(),
+        )
+    return info
+
+
+def _cpu_capability() -> str | None:
+    import torch
+
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except AttributeError:
+        return None
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        return Path("/proc/driver/nvidia/version").read_text().split("Kernel Module")[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def reproduce_command(root: Path, config_file: Path, env_file: Path | None, overrides: Mapping[str, Any], seed: int,
+                      command: str = "train") -> str:
+    """The command line that repeats this run, with the seed made explicit."""
+    words = ["mmar", command, str(root), "-c", str(config_file)]
+    if env_file is not None:
+        words += ["-e", str(env_file)]
+    sets = {**{k: v for k, v in overrides.items()}, "determinism.random_seed": seed}
+    words.append("--set")
+    words += [f"{k}={_literal(v)}" for k, v in sets.items()]
+    return shlex.join(words)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        return canonical_json(value)
+    return str(value)
+
+
+def invocation() -> str:
+    return shlex.join([os.path.basename(sys.argv[0]) or "mmar", *sys.argv[1:]])
+
+
+def write_manifest(ckpt_dir: Path, manifest: Mapping[str, Any]) -> Path:
+    path = ckpt_dir / MANIFEST_NAME
+    write_json_atomic(path, {"manifest_version": MANIFEST_VERSION, **manifest})
+    return path

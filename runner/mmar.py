@@ -1,0 +1,134 @@
+"""Locate and read an MMAR folder: its root, config files and ``custom/`` code.
+
+This module knows the folder layout and nothing of config semantics. Relative paths given with
+``-c``/``-e`` resolve against the MMAR root, never the shell's working directory, as Clara did.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.errors import MmarLayoutError
+from runner.jsonio import load_json
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = "config/config_train.json"
+DEFAULT_ENVIRONMENT = "config/environment.json"
+MMAR_FOLDERS = ("config", "custom", "models", "commands", "resources", "docs", "eval")
+
+
+@dataclass(frozen=True)
+class Mmar:
+    """An MMAR on disk with the two JSON documents a run needs, as read (no substitution)."""
+
+    root: Path
+    config_file: Path
+    environment_file: Path | None
+    config: dict[str, Any]
+    environment: dict[str, Any]
+
+    def display(self, path: Path) -> str:
+        """A path as users see it in messages: relative to the MMAR root where possible."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    @property
+    def config_name(self) -> str:
+        return self.display(self.config_file)
+
+    @property
+    def environment_name(self) -> str:
+        return self.display(self.environment_file) if self.environment_file else "environment"
+
+    @property
+    def custom_dir(self) -> Path:
+        return self.root / "custom"
+
+
+def resolve_in_mmar(root: Path, path: str | Path) -> Path:
+    """Resolve ``path`` against the MMAR root unless it is absolute."""
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else (root / candidate)
+
+
+def load_mmar(root: str | Path, config: str | Path | None = None, environment: str | Path | None = None) -> Mmar:
+    """Read an MMAR's config and environment files.
+
+    Raises:
+        MmarLayoutError: the folder or config file is missing, or a file is not valid JSON.
+    """
+    root_path = Path(root).expanduser().resolve()
+    if not root_path.exists():
+        raise MmarLayoutError(f"{root}: MMAR folder not found")
+    if not root_path.is_dir():
+        raise MmarLayoutError(f"{root}: not a folder", hint="pass the MMAR root folder, not a file in it")
+    config_path = resolve_in_mmar(root_path, config or DEFAULT_CONFIG)
+    if not config_path.is_file():
+        raise MmarLayoutError(
+            f"{root_path / (config or DEFAULT_CONFIG)}: config file not found",
+            hint="an MMAR keeps its training config at config/config_train.json; pass another with -c",
+        )
+    env_path: Path | None = resolve_in_mmar(root_path, environment or DEFAULT_ENVIRONMENT)
+    assert env_path is not None
+    if not env_path.is_file():
+        if environment is not None:
+            raise MmarLayoutError(f"{env_path}: environment file not found")
+        logger.warning("%s not found; running with no environment variables", env_path)
+        env_path = None
+    shown = _display(root_path)
+    config_data = load_json(config_path, shown(config_path))
+    if not isinstance(config_data, dict):
+        raise MmarLayoutError(f"{shown(config_path)}: the top level must be a JSON object")
+    env_data: dict[str, Any] = {}
+    if env_path is not None:
+        loaded = load_json(env_path, shown(env_path))
+        if not isinstance(loaded, dict):
+            raise MmarLayoutError(f"{shown(env_path)}: the top level must be a JSON object")
+        env_data = loaded
+    return Mmar(root_path, config_path, env_path, config_data, env_data)
+
+
+def _display(root: Path):  # type: ignore[no-untyped-def]
+    def show(path: Path) -> str:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            return str(path)
+
+    return show
+
+
+@contextmanager
+def custom_code_on_path(root: Path) -> Iterator[None]:
+    """Make ``<root>/custom`` importable as top-level modules for the duration of a run.
+
+    On exit the folder leaves ``sys.path`` and every module imported from it leaves
+    ``sys.modules``, so two runs in one process (tests, benchmarks) cannot see each other's code.
+    """
+    custom = (root / "custom").resolve()
+    if not custom.is_dir():
+        yield
+        return
+    entry = str(custom)
+    before = set(sys.modules)
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        try:
+            sys.path.remove(entry)
+        except ValueError:
+            pass
+        for name in set(sys.modules) - before:
+            module_file = getattr(sys.modules.get(name), "__file__", None) or ""
+            if module_file.startswith(entry):
+                del sys.modules[name]

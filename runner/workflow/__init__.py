@@ -1,0 +1,1 @@
+"""Assemble and run workflows from a validated config; our own ignite handlers."""

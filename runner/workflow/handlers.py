@@ -1,0 +1,99 @@
+"""ignite handlers the runner attaches to every trainer: the run record and progress output."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def output_loss(output: Any) -> float | None:
+    """The loss in an engine output: a decollated list of dicts, a dict, or a tensor."""
+    if isinstance(output, (list, tuple)) and output and isinstance(output[0], dict):
+        output = output[0]
+    if isinstance(output, dict):
+        output = output.get("loss")
+    if output is None:
+        return None
+    try:
+        return float(output.item() if hasattr(output, "item") else output)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class RunRecord:
+    """What happened during training, filled in by handlers, read by the manifest writer."""
+
+    epoch_losses: list[float] = field(default_factory=list)
+    epoch_metrics: list[dict[str, float]] = field(default_factory=list)
+    key_metric_name: str | None = None
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    terminated_early: bool = False
+    iterations: int = 0
+    epochs_completed: int = 0
+    first_iteration_at: float | None = None
+    _running_loss: list[float] = field(default_factory=list)
+
+    def attach(self, trainer: Any, evaluator: Any | None, total_epochs: int | None, show_progress: bool) -> None:
+        from ignite.engine import Events
+
+        started = time.perf_counter()
+
+        def on_iteration(engine: Any) -> None:
+            if self.first_iteration_at is None:
+                self.first_iteration_at = time.perf_counter()
+            self.iterations = engine.state.iteration
+            loss = output_loss(engine.state.output)
+            if loss is not None:
+                self._running_loss.append(loss)
+
+        def on_epoch(engine: Any) -> None:
+            self.epochs_completed = engine.state.epoch
+            mean = sum(self._running_loss) / len(self._running_loss) if self._running_loss else float("nan")
+            self._running_loss.clear()
+            self.epoch_losses.append(mean)
+            metrics: dict[str, float] = {}
+            if evaluator is not None and evaluator.state.metrics:
+                metrics = {k: float(v) for k, v in evaluator.state.metrics.items() if isinstance(v, (int, float))}
+                self.key_metric_name = getattr(evaluator.state, "key_metric_name", None) or self.key_metric_name
+                best = getattr(evaluator.state, "best_metric", None)
+                if best is not None and best != -1:
+                    self.best_metric = float(best)
+                    self.best_epoch = int(getattr(evaluator.state, "best_metric_epoch", engine.state.epoch))
+            self.epoch_metrics.append(metrics)
+            total = f"/{total_epochs}" if total_epochs else ""
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            best = f"  (best {self.best_metric:.4f} @ epoch {self.best_epoch})" if self.best_metric is not None else ""
+            logger.info("epoch %d%s  loss %.4f  %s%s  [%.1fs]", engine.state.epoch, total, mean, shown, best,
+                        time.perf_counter() - started)
+
+        def on_terminate(_: Any) -> None:
+            self.terminated_early = True
+
+        trainer.add_event_handler(Events.ITERATION_COMPLETED, on_iteration)
+        trainer.add_event_handler(Events.EPOCH_COMPLETED, on_epoch)
+        trainer.add_event_handler(Events.TERMINATE, on_terminate)
+        if show_progress and sys.stderr.isatty():
+            from ignite.handlers import ProgressBar
+
+            ProgressBar(persist=False).attach(trainer, output_transform=lambda out: {"loss": output_loss(out) or 0.0})
+
+    def train_stats(self, duration: float) -> dict[str, Any]:
+        """The content of train_stats.json (Clara wrote it with --write_train_stats)."""
+        return {
+            "total_time_s": round(duration, 3),
+            "epochs_completed": self.epochs_completed,
+            "iterations": self.iterations,
+            "terminated_early": self.terminated_early,
+            "key_metric_name": self.key_metric_name,
+            "best_validation_metric": self.best_metric,
+            "best_validation_epoch": self.best_epoch,
+            "train_loss_per_epoch": self.epoch_losses,
+            "validation_metrics_per_epoch": self.epoch_metrics,
+        }

@@ -1,0 +1,236 @@
+"""``mmar train``: build the trainer from a validated config, run it, write the MMAR outputs.
+
+Order matters and is fixed: process env -> determinism pins -> static check -> build components
+(model first, transforms after the MONAI seed is set) -> attach our handlers -> run -> outputs
+(final checkpoint, train_stats.json, run_manifest.json), each written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from runner.components.build import Builder, derive_seed
+from runner.components.check import check_components
+from runner.config.load import LoadedConfig
+from runner.determinism import (
+    DeterminismSettings,
+    apply_determinism,
+    attach_strict_guard,
+    prepare_process_env,
+    read_back_flags,
+    seed_randomizables,
+)
+from runner.errors import ConfigError, MmarRunnerError, RunFailedError
+from runner.jsonio import write_json_atomic
+from runner.manifest import (
+    config_digest,
+    device_fingerprint,
+    file_digest,
+    invocation,
+    library_versions,
+    model_state,
+    reproduce_command,
+    weights_digest,
+    write_manifest,
+)
+from runner.mmar import custom_code_on_path
+from runner.workflow.handlers import RunRecord
+
+logger = logging.getLogger(__name__)
+
+FINAL_MODEL = "final_model.pt"
+BEST_MODEL = "model.pt"
+TRAIN_STATS = "train_stats.json"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where a run's outputs went and what identifies them."""
+
+    ckpt_dir: Path
+    manifest_path: Path
+    weights_digest: str
+    final_model: Path
+    best_model: Path | None
+    epochs_completed: int
+    iterations: int
+    terminated_early: bool
+
+
+def settings_for(loaded: LoadedConfig) -> DeterminismSettings:
+    return DeterminismSettings(seed=loaded.seed, cudnn_benchmark=loaded.model.cudnn_benchmark, tf32=loaded.model.tf32)
+
+
+def pick_device(use_gpu: bool) -> Any:
+    import torch
+
+    return torch.device("cuda:0" if use_gpu and torch.cuda.is_available() else "cpu")
+
+
+def validate_or_raise(loaded: LoadedConfig) -> list[Any]:
+    """Run the static component check; raise on errors, return warnings."""
+    with custom_code_on_path(loaded.mmar.root):
+        issues = check_components(loaded)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise ConfigError(errors)
+    return [*loaded.warnings, *[i for i in issues if i.severity == "warning"]]
+
+
+def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bool = True) -> TrainResult:
+    """Train as the config says and write model, stats and manifest under MMAR_CKPT_DIR."""
+    prepare_process_env()
+    warnings = validate_or_raise(loaded)
+    for warning in warnings:
+        logger.warning("%s", warning.render())
+    settings = settings_for(loaded)
+    import torch
+
+    device = pick_device(loaded.model.use_gpu)
+    amp = bool(loaded.model.amp and device.type == "cuda")
+    if loaded.model.amp and not amp:
+        logger.info("amp requested but running on %s: training in float32", device)
+    ckpt_dir = loaded.ckpt_dir
+    before = _existing_files(ckpt_dir)
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    with custom_code_on_path(loaded.mmar.root):
+        flags = apply_determinism(settings)
+        builder = Builder(loaded, device=device, amp=amp)
+        try:
+            trainer = builder.get("train", "trainer")
+            _seed_datasets(builder, loaded.seed)
+        except MmarRunnerError:
+            _remove_new_files(ckpt_dir, before)
+            raise
+        record = RunRecord()
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        network = _run(trainer, builder, record, settings, show_progress, loaded)
+    duration = time.perf_counter() - started
+    state = model_state(network)
+    digest = weights_digest(state)
+    final_model = ckpt_dir / FINAL_MODEL
+    if not final_model.exists() or final_model.stat().st_mtime < started_at.timestamp():
+        _save_atomic({"model": state}, final_model, torch)
+    best_model = ckpt_dir / BEST_MODEL
+    write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
+    manifest = {
+        "command": command,
+        "status": "completed",
+        "started_at": started_at.isoformat(),
+        "duration_s": round(duration, 3),
+        "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
+        "mmar_root": str(loaded.mmar.root),
+        "config_file": str(loaded.mmar.config_file),
+        "environment_file": str(loaded.mmar.environment_file) if loaded.mmar.environment_file else None,
+        "dialect": loaded.dialect,
+        "seed": loaded.seed,
+        "determinism": {**flags, "in_force_after_training": read_back_flags()},
+        "amp": {"requested": loaded.model.amp, "in_force": amp},
+        "config_digest": config_digest(loaded.resolved, loaded.mmar.root),
+        "weights_digest": digest,
+        "datalist_digests": _datalist_digests(loaded),
+        "max_epochs": getattr(getattr(trainer, "state", None), "max_epochs", loaded.model.epochs),
+        "epochs_completed": record.epochs_completed,
+        "iterations": record.iterations,
+        "ended_early": record.terminated_early,
+        "key_metric": {"name": record.key_metric_name, "best": record.best_metric, "best_epoch": record.best_epoch},
+        "outputs": {
+            "final_model": str(final_model),
+            "best_model": str(best_model) if best_model.exists() else None,
+            "train_stats": str(ckpt_dir / TRAIN_STATS),
+        },
+        "versions": library_versions(),
+        "device": device_fingerprint(device),
+        "warnings": [w.render() for w in warnings],
+        "invocation": invocation(),
+        "reproduce": reproduce_command(loaded.mmar.root, loaded.mmar.config_file, loaded.mmar.environment_file,
+                                       loaded.overrides, loaded.seed, command),
+    }
+    manifest_path = write_manifest(ckpt_dir, manifest)
+    return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model if best_model.exists() else None,
+                       record.epochs_completed, record.iterations, record.terminated_early)
+
+
+def _run(trainer: Any, builder: Builder, record: RunRecord, settings: DeterminismSettings, show_progress: bool,
+         loaded: LoadedConfig) -> Any:
+    """Run an ignite engine, or a bring-your-own trainer, and return the trained network."""
+    from ignite.engine import Engine
+
+    if isinstance(trainer, Engine):
+        evaluator = builder._built.get(("validate", "evaluator"))
+        record.attach(trainer, evaluator, loaded.model.epochs, show_progress)
+        attach_strict_guard(trainer, settings)
+        try:
+            trainer.run()
+        except MmarRunnerError:
+            raise
+        except Exception as exc:
+            raise RunFailedError(f"training failed: {type(exc).__name__}: {exc}") from exc
+        return getattr(trainer, "network", None) or builder.get("train", "model")
+    runner = getattr(trainer, "run", None) or getattr(trainer, "train", None) or trainer
+    if not callable(runner):
+        raise RunFailedError(f"{type(trainer).__name__} has no run() or train() method and is not callable")
+    try:
+        runner()
+    except MmarRunnerError:
+        raise
+    except Exception as exc:
+        raise RunFailedError(f"training failed: {type(exc).__name__}: {exc}") from exc
+    network = getattr(trainer, "network", None) or getattr(trainer, "model", None)
+    if network is None and builder.declared("train", "model"):
+        network = builder.get("train", "model")
+    if network is None:
+        raise RunFailedError(f"{type(trainer).__name__} exposes no .network or .model to digest")
+    return network
+
+
+def _seed_datasets(builder: Builder, seed: int) -> None:
+    for section in ("train", "validate"):
+        dataset = builder._built.get((section, "dataset"))
+        if dataset is not None:
+            count = seed_randomizables(dataset, derive_seed(seed, f"{section}.dataset.transforms"))
+            logger.debug("%s.dataset: %d random transforms seeded", section, count)
+
+
+def _datalist_digests(loaded: LoadedConfig) -> dict[str, str]:
+    found = {}
+    for section in ("train", "validate"):
+        model = loaded.model.section(section)
+        dataset = getattr(model, "dataset", None) if model else None
+        if dataset is not None and dataset.data_list_file_path and Path(dataset.data_list_file_path).is_file():
+            found[section] = file_digest(Path(dataset.data_list_file_path))
+    return found
+
+
+def _save_atomic(obj: Any, path: Path, torch: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _existing_files(folder: Path) -> set[Path] | None:
+    if not folder.exists():
+        return None
+    return {p for p in folder.rglob("*")}
+
+
+def _remove_new_files(folder: Path, before: set[Path] | None) -> None:
+    """Undo what building wrote (e.g. TensorBoard event files) when the inputs turn out bad."""
+    if not folder.exists():
+        return
+    if before is None:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for path in sorted(set(folder.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir():
+            path.rmdir() if not any(path.iterdir()) else None
+        else:
+            path.unlink(missing_ok=True)
