@@ -112,9 +112,9 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
     from runner.mmar import custom_code_on_path
 
     try:
-        loaded = load_train_config(_mmar(mmar, m), config, environment, set_ or [])
+        loaded = load_train_config(_mmar(mmar, m), config, environment, set_ or [], strict=False)
         with custom_code_on_path(loaded.mmar.root):
-            issues = [*loaded.warnings, *check_components(loaded)]
+            issues = [*loaded.errors, *loaded.warnings, *check_components(loaded)]
         errors = [i for i in issues if i.severity == "error"]
         for warning in (i for i in issues if i.severity == "warning"):
             logger.warning("%s", warning.render())

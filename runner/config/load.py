@@ -39,6 +39,7 @@ class LoadedConfig:
     dialect: Dialect
     seed: int
     warnings: list[ConfigIssue] = field(default_factory=list)
+    errors: list[ConfigIssue] = field(default_factory=list)  # only when loaded with strict=False
 
     @property
     def file(self) -> str:
@@ -77,8 +78,13 @@ def load_train_config(
     config: str | Path | None = None,
     environment: str | Path | None = None,
     overrides: Iterable[str] = (),
+    strict: bool = True,
 ) -> LoadedConfig:
     """Read, substitute and validate an MMAR's training config.
+
+    With ``strict=False`` (``mmar check``), problems that leave the config's shape intact (an
+    undefined variable, a bad ``--set`` word) are returned in ``errors`` instead of raised, so
+    the component check can still run and every problem is reported in one pass.
 
     Raises:
         MmarLayoutError: missing folder/file or invalid JSON.
@@ -98,7 +104,7 @@ def load_train_config(
     except ValidationError as exc:
         errors += issues_from_validation(exc, mmar.config_name)
         model = None
-    if errors or model is None:
+    if model is None or (errors and strict):
         raise ConfigError(_dedupe(errors))
     warnings: list[ConfigIssue] = []
     if model.determinism is None:
@@ -108,7 +114,7 @@ def load_train_config(
         )
     seed = model.determinism.random_seed if model.determinism else DEFAULT_SEED
     dialect = detect_dialect(mmar.config, mmar.environment)
-    return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings)
+    return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings, _dedupe(errors))
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:

@@ -103,6 +103,11 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         flags = apply_determinism(settings)
         builder = Builder(loaded, device=device, amp=amp)
         try:
+            # Canonical order (MMAR_SPEC §2.6): the model is initialised from the freshly seeded
+            # global RNG whatever order the trainer's args list things in.
+            for slot in ("model", "loss", "optimizer", "lr_scheduler"):
+                if builder.declared("train", slot):
+                    builder.get("train", slot)
             trainer = builder.get("train", "trainer")
             _seed_datasets(builder, loaded.seed)
         except MmarRunnerError:

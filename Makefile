@@ -1,0 +1,53 @@
+# mmar-runner developer and user entry points. Everything installs into .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+MMAR := $(BIN)/mmar
+STAMP := $(VENV)/.installed
+
+BUNDLE ?= bundles/spleen_ct_seg
+DATA := $(BUNDLE)/data/synthetic/dataset.json
+# The demo: the full spleen recipe of the bundle, shrunk so it trains on 2 CPU cores in about a minute.
+# Full scale is the bundle's own defaults:  mmar train bundles/spleen_ct_seg --set DATA_ROOT=... DATASET_JSON=...
+DEMO_SET ?= epochs=60 learning_rate=3e-3 num_interval_per_valid=5 patch_size=[48,48,48] val_roi_size=[64,64,64] \
+            num_samples=2 num_workers=0 channels=[16,32,64,128] strides=[2,2,2]
+SET ?=
+PYTEST_ARGS ?=
+
+.PHONY: install train check test lint data bench schema clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 required"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "creating a virtual environment failed; on Debian: apt-get install -y python3-venv" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+data: install $(DATA)
+
+$(DATA):
+	$(MMAR) synthetic-data $(BUNDLE)/data/synthetic
+
+train: install $(DATA)  ## the main job: the demo bundle on synthetic data (CPU when no GPU)
+	$(MMAR) train $(BUNDLE) --set $(DEMO_SET) $(SET)
+
+check: install $(DATA)
+	$(MMAR) check $(BUNDLE) $(if $(SET),--set $(SET))
+
+test: install  ## the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check runner tests bench
+
+bench: install
+	$(BIN)/python bench/bench_train.py
+
+schema: install
+	@$(MMAR) schema
+
+clean:
+	rm -rf $(BUNDLE)/models/*.pt $(BUNDLE)/models/*.json $(BUNDLE)/models/events.* .pytest_cache
