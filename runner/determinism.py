@@ -93,6 +93,7 @@ def _set_tf32(enabled: bool) -> None:
 
     precision = "tf32" if enabled else "ieee"
     try:
+        torch.backends.fp32_precision = precision
         torch.backends.cuda.matmul.fp32_precision = precision
         torch.backends.cudnn.conv.fp32_precision = precision
         torch.backends.cudnn.rnn.fp32_precision = precision
@@ -111,7 +112,7 @@ def read_back_flags(settings: DeterminismSettings | None = None) -> dict[str, An
         "deterministic_algorithms_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
         "cudnn_deterministic": torch.backends.cudnn.deterministic,
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "float32_matmul_precision": _matmul_precision(),
         "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
         "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED"),
         "torch_num_threads": torch.get_num_threads(),
@@ -126,6 +127,15 @@ def read_back_flags(settings: DeterminismSettings | None = None) -> dict[str, An
         flags["requested"] = asdict(settings)
         flags["bitwise_reproducible"] = settings.bitwise_reproducible and flags["PYTHONHASHSEED"] == PYTHON_HASH_SEED
     return flags
+
+
+def _matmul_precision() -> str:
+    import torch
+
+    try:
+        return torch.get_float32_matmul_precision()
+    except RuntimeError:  # torch >= 2.9 refuses when only the per-backend API was used
+        return "per-backend"
 
 
 def seed_randomizables(obj: Any, seed: int) -> int:

@@ -47,6 +47,13 @@ PATH_VARIABLES = frozenset(
     }
 )
 SECTIONS = frozenset({"train", "validate"})
+# The MMAR places (MMAR_SPEC §1.1), below every other source; an MMAR without them still runs.
+DEFAULT_VARIABLES = {
+    "MMAR_CKPT_DIR": "models",
+    "MMAR_CKPT": "{MMAR_CKPT_DIR}/model.pt",
+    "MMAR_TORCHSCRIPT": "{MMAR_CKPT_DIR}/model.ts",
+    "MMAR_EVAL_OUTPUT_PATH": "eval",
+}
 KNOWN_GLOBALS = frozenset(
     {"epochs", "learning_rate", "amp", "multi_gpu", "use_gpu", "cudnn_benchmark", "tf32", "determinism"}
 )
@@ -115,12 +122,14 @@ def merge_variables(
     overrides: Mapping[str, Any],
     root: Path,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Merge the three variable sources; return the variables and where each one came from.
+    """Merge the variable sources; return the variables and where each one came from.
+
+    Lowest first: runner defaults for the MMAR places, config top level, environment.json, --set.
 
     Dotted ``--set`` keys (``determinism.random_seed=7``) update a nested global.
     """
-    variables: dict[str, Any] = {"MMAR_ROOT": str(root)}
-    origin: dict[str, str] = {"MMAR_ROOT": "runner"}
+    variables: dict[str, Any] = {"MMAR_ROOT": str(root), **DEFAULT_VARIABLES}
+    origin: dict[str, str] = dict.fromkeys(variables, "runner default")
     for source, mapping in (("config", config), ("environment", environment)):
         for key, value in mapping.items():
             if source == "config" and key in SECTIONS:

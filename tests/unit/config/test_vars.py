@@ -95,3 +95,11 @@ def test_relative_path_variables_anchor_at_mmar_root(tmp_path: Path) -> None:
     assert variables["MMAR_CKPT"] == str(tmp_path / "models" / "model.pt")
     assert variables["DATA_ROOT"] == "/abs"
     assert variables["name"] == "models"
+
+
+def test_mmar_places_have_defaults_below_every_source(tmp_path: Path) -> None:
+    merged, origin = merge_variables({}, {"MMAR_CKPT_DIR": "out"}, {}, tmp_path)
+    variables, issues = resolve_variables(merged, tmp_path, {})
+    assert issues == [] and origin["MMAR_CKPT"] == "runner default"
+    assert variables["MMAR_CKPT"] == str(tmp_path / "out" / "model.pt")
+    assert variables["MMAR_EVAL_OUTPUT_PATH"] == str(tmp_path / "eval")

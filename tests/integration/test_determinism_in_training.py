@@ -1,0 +1,65 @@
+"""Inside a real training run: strict mode holds after the engine starts; every random transform is seeded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from runner.config.load import load_train_config
+from runner.workflow.train import run_training
+from tests.conftest import TINY_SET
+
+pytestmark = pytest.mark.slow
+
+PROBE = '''
+import json
+import torch
+from ignite.engine import Events
+from runner.determinism import unseeded_randomizables
+
+
+class Relaxer:
+    """Does what ignite's DeterministicEngine does at STARTED on CUDA machines."""
+    def attach(self, engine):
+        engine.add_event_handler(Events.STARTED, lambda e: torch.use_deterministic_algorithms(True, warn_only=True))
+
+
+class Probe:
+    def __init__(self, out):
+        self.out = out
+        self.seen = []
+
+    def attach(self, engine):
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self)
+        engine.add_event_handler(Events.COMPLETED, self.write)
+
+    def __call__(self, engine):
+        self.seen.append({
+            "strict": torch.are_deterministic_algorithms_enabled(),
+            "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        })
+
+    def write(self, engine):
+        dataset = engine.data_loader.dataset
+        with open(self.out, "w") as handle:
+            json.dump({"seen": self.seen, "unseeded": unseeded_randomizables(dataset)}, handle)
+'''
+
+
+def test_strict_mode_and_seeded_transforms_during_training(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    out = tmp_path / "probe.json"
+
+    def edit(config: dict) -> None:
+        config["train"]["handlers"][:0] = [{"path": "probe.Relaxer"}, {"path": "probe.Probe", "args": {"out": str(out)}}]
+
+    root = make_mmar(edit=edit, custom={"probe.py": PROBE})
+    result = run_training(load_train_config(root, overrides=[*TINY_SET, "epochs=1"]), show_progress=False)
+    report = json.loads(out.read_text())
+    assert report["seen"], "the probe saw no iteration"
+    assert all(s["strict"] and not s["warn_only"] and not s["cudnn_benchmark"] for s in report["seen"])
+    assert report["unseeded"] == []
+    assert result.epochs_completed == 1 and (root / "models" / "run_manifest.json").is_file()
