@@ -122,7 +122,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     final_model = ckpt_dir / FINAL_MODEL
     if not final_model.exists() or final_model.stat().st_mtime < started_at.timestamp():
         _save_atomic({"model": state}, final_model, torch)
-    best_model = ckpt_dir / BEST_MODEL
+    best_model = _written_since(ckpt_dir / BEST_MODEL, started_at)
     write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
     manifest = {
         "command": command,
@@ -147,7 +147,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         "key_metric": {"name": record.key_metric_name, "best": record.best_metric, "best_epoch": record.best_epoch},
         "outputs": {
             "final_model": str(final_model),
-            "best_model": str(best_model) if best_model.exists() else None,
+            "best_model": str(best_model) if best_model else None,
             "train_stats": str(ckpt_dir / TRAIN_STATS),
         },
         "versions": library_versions(),
@@ -158,7 +158,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
                                        loaded.overrides, loaded.seed, command),
     }
     manifest_path = write_manifest(ckpt_dir, manifest)
-    return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model if best_model.exists() else None,
+    return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model,
                        record.epochs_completed, record.iterations, record.terminated_early)
 
 
@@ -201,6 +201,16 @@ def _seed_datasets(builder: Builder, seed: int) -> None:
         if dataset is not None:
             count = seed_randomizables(dataset, derive_seed(seed, f"{section}.dataset.transforms"))
             logger.debug("%s.dataset: %d random transforms seeded", section, count)
+
+
+def _written_since(path: Path, started_at: datetime) -> Path | None:
+    """``path`` if this run wrote it; a file left by an earlier run is not this run's output."""
+    if not path.exists():
+        return None
+    if path.stat().st_mtime < started_at.timestamp():
+        logger.warning("%s is from an earlier run; this run saved no key-metric checkpoint", path)
+        return None
+    return path
 
 
 def _datalist_digests(loaded: LoadedConfig) -> dict[str, str]:
