@@ -71,10 +71,14 @@ def apply_determinism(settings: DeterminismSettings) -> dict[str, Any]:
     import torch
     from monai.utils import set_determinism
 
+    workspace_before = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     prepare_process_env()
-    if torch.cuda.is_available() and torch.cuda.is_initialized() and settings.deterministic_algorithms:
-        if os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in VALID_CUBLAS:
-            raise DeterminismError("CUDA started before CUBLAS_WORKSPACE_CONFIG was set; start a new process")
+    cuda_started = torch.cuda.is_available() and torch.cuda.is_initialized()
+    if cuda_started and settings.deterministic_algorithms and workspace_before not in VALID_CUBLAS:
+        raise DeterminismError(
+            "CUDA started before CUBLAS_WORKSPACE_CONFIG was set, so cuBLAS may not be deterministic",
+            hint="start a new process, or set CUBLAS_WORKSPACE_CONFIG=:4096:8 before anything touches CUDA",
+        )
     random.seed(settings.seed)
     np.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
@@ -206,8 +210,8 @@ def attach_strict_guard(engine: Any, settings: DeterminismSettings) -> None:
     ignite's DeterministicEngine switches PyTorch to warn-only at ``Events.STARTED`` when CUDA is
     present; our handler is registered after the engine's own, so it runs last and restores the pin.
     """
-    from ignite.engine import Events
     import torch
+    from ignite.engine import Events
 
     def reassert(_: Any) -> None:
         wanted = settings.deterministic_algorithms

@@ -105,9 +105,9 @@ def adapt_explicit(builder: Builder, section: str, slot: str, target: Any, kwarg
     Also turns ``amp`` off for engines when the run is not on CUDA (autocast+GradScaler are
     CUDA-only here; the manifest records that amp was requested but not in force).
     """
-    if slot in ("trainer", "evaluator") and kwargs.get("amp") and not builder.amp:
-        if _is_subclass(target, "monai.engines.Workflow"):
-            return {**kwargs, "amp": False}
+    engine_slot = slot in ("trainer", "evaluator")
+    if engine_slot and kwargs.get("amp") and not builder.amp and _is_subclass(target, "monai.engines.Workflow"):
+        return {**kwargs, "amp": False}
     if slot != "handlers":
         return kwargs
     if _is_subclass(target, "monai.handlers.CheckpointSaver"):

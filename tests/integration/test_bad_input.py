@@ -101,7 +101,7 @@ def test_reference_to_nothing_inside_expression(make_mmar: Callable[..., Path]) 
 
 
 def test_bad_python_in_expression(make_mmar: Callable[..., Path]) -> None:
-    root = make_mmar(edit=lambda c: c["train"]["handlers"][4]["args"].update(output_transform="lambda x: x[")) 
+    root = make_mmar(edit=lambda c: c["train"]["handlers"][4]["args"].update(output_transform="lambda x: x["))
     assert_bad_input(invoke("check", str(root)), "train.handlers[4].args.output_transform: invalid Python")
 
 
