@@ -18,7 +18,7 @@ from typing import Any
 from runner.components import expressions
 from runner.components.registry import user_code_location
 from runner.components.resolve import accepts, check_binding, resolve_target
-from runner.components.wiring import OBJECT_NAMES_TO_SLOTS, adapt_explicit, implicit_providers
+from runner.components.wiring import CLASS_CHECKED, OBJECT_NAMES_TO_SLOTS, adapt_explicit, implicit_providers
 from runner.config.load import LoadedConfig
 from runner.config.models import ComponentSpec, RefSpec
 from runner.errors import ComponentError
@@ -109,6 +109,10 @@ class Builder:
         return value is not None and not getattr(value, "disabled", False)
 
     # ---- building -----------------------------------------------------------------------
+    def built(self, section: str, slot: str) -> Any | None:
+        """The object of a slot if something already built it, else None (never builds)."""
+        return self._built.get((section, slot))
+
     def get(self, section: str, slot: str) -> Any:
         key = (section, slot)
         if key in self._built:
@@ -214,7 +218,7 @@ class Builder:
         kwargs = {k: self.resolve_value(v, section, f"{config_path}.args.{k}") for k, v in spec.args.items()}
         kwargs = adapt_explicit(self, section, slot, target, kwargs)
         for name, provider in implicit_providers(self, section, slot, target).items():
-            if name not in kwargs and (accepts(target, name) or name == "generator"):
+            if name not in kwargs and (accepts(target, name) or name in CLASS_CHECKED):
                 kwargs[name] = provider()
         check_binding(target, kwargs, spec.label, self.file, config_path)
         try:

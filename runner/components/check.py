@@ -26,11 +26,11 @@ def check_components(loaded: LoadedConfig) -> list[ConfigIssue]:
         if item.spec.disabled:
             continue
         try:
-            spec = item.spec
-            if isinstance(spec, RefSpec):
-                spec = builder.referenced_spec(item.section, item.slot, spec.ref, item.path)
-                continue
-            _check_one(builder, item.section, item.slot, spec, item.path, issues)
+            if isinstance(item.spec, RefSpec):
+                # The train entry it names is checked in its own right; here only that it exists once.
+                builder.referenced_spec(item.section, item.slot, item.spec.ref, item.path)
+            else:
+                _check_one(builder, item.section, item.slot, item.spec, item.path, issues)
         except ComponentError as exc:
             issues.append(exc.issue)
     issues += _check_validation_is_wired(loaded)

@@ -12,7 +12,8 @@ optimizer          params = model.parameters()
 lr_scheduler       optimizer
 dataset            data = datalist(data_list_file_path, data_list_key, data_file_base_dir),
                    transform = Compose(pre_transforms)
-dataloader         dataset; generator seeded from the run seed (torch DataLoader subclasses)
+dataloader         dataset; generator seeded from the run seed and MONAI's worker_init_fn
+                   (torch DataLoader and subclasses)
 LrScheduleHandler  lr_scheduler
 ValidationHandler  validator = validate.evaluator
 CheckpointSaver    save_dir = MMAR_CKPT_DIR; save_dict names -> objects;
@@ -39,6 +40,9 @@ Provider = Callable[[], Any]
 
 KEY_METRIC_FILENAME = "model.pt"
 FINAL_FILENAME = "final_model.pt"
+# Offered only after a class check proved the target takes them, even through **kwargs
+# (MONAI's DataLoader passes ``generator`` on to torch's).
+CLASS_CHECKED = frozenset({"generator", "worker_init_fn"})
 OBJECT_NAMES_TO_SLOTS = {"model": "model", "network": "model", "optimizer": "optimizer", "lr_scheduler": "lr_scheduler"}
 
 
@@ -48,6 +52,13 @@ def _is_subclass(target: Any, dotted: str) -> bool:
 
     base = getattr(importlib.import_module(module_name), attr)
     return isinstance(target, type) and issubclass(target, base)
+
+
+def _monai_worker_init() -> Any:
+    """MONAI's worker_init_fn: reseeds each worker's Randomizables from its torch worker seed."""
+    from monai.data.utils import worker_init_fn
+
+    return worker_init_fn
 
 
 def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -> dict[str, Provider]:
@@ -72,6 +83,7 @@ def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -
         offer("dataset", lambda: get(section, "dataset"), has(section, "dataset"))
         if _is_subclass(target, "torch.utils.data.DataLoader"):
             offer("generator", lambda: builder.generator(f"{section}.dataloader"))
+            offer("worker_init_fn", _monai_worker_init)
     elif slot in ("trainer", "evaluator") and _is_subclass(target, "monai.engines.Workflow"):
         prefix = "train" if slot == "trainer" else "val"
         offer("device", lambda: builder.device)

@@ -8,6 +8,7 @@ Order matters and is fixed: process env -> determinism pins -> static check -> b
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -101,7 +102,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     started = time.perf_counter()
     with custom_code_on_path(loaded.mmar.root):
         flags = apply_determinism(settings)
-        builder = Builder(loaded, device=device, amp=amp)
+        builder = Builder(loaded, device=device, amp=amp, rank=int(os.environ.get("RANK", "0")))
         try:
             # Canonical order (MMAR_SPEC §2.6): the model is initialised from the freshly seeded
             # global RNG whatever order the trainer's args list things in.
@@ -168,7 +169,7 @@ def _run(trainer: Any, builder: Builder, record: RunRecord, settings: Determinis
     from ignite.engine import Engine
 
     if isinstance(trainer, Engine):
-        evaluator = builder._built.get(("validate", "evaluator"))
+        evaluator = builder.built("validate", "evaluator")
         record.attach(trainer, evaluator, loaded.model.epochs, show_progress)
         attach_strict_guard(trainer, settings)
         try:
@@ -197,7 +198,7 @@ def _run(trainer: Any, builder: Builder, record: RunRecord, settings: Determinis
 
 def _seed_datasets(builder: Builder, seed: int) -> None:
     for section in ("train", "validate"):
-        dataset = builder._built.get((section, "dataset"))
+        dataset = builder.built(section, "dataset")
         if dataset is not None:
             count = seed_randomizables(dataset, derive_seed(seed, f"{section}.dataset.transforms"))
             logger.debug("%s.dataset: %d random transforms seeded", section, count)
