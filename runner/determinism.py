@@ -24,6 +24,8 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -145,56 +147,45 @@ def _matmul_precision() -> str:
 def seed_randomizables(obj: Any, seed: int) -> int:
     """Give every MONAI ``Randomizable`` reachable from ``obj`` its own seeded state.
 
-    Returns how many were seeded. Walks attributes, lists, tuples and dicts (MONAI's ``set_rnd``
-    skips dicts), stopping at tensors and arrays.
+    Returns how many were seeded. Consecutive transforms get consecutive seeds, in a fixed
+    breadth-first order, so the assignment is the same in every process.
     """
-    from monai.transforms import Randomizable
-
     count = 0
-    seen: set[int] = set()
-    stack = [obj]
-    next_seed = seed
-    while stack:
-        item = stack.pop(0)
-        if id(item) in seen or item is None or isinstance(item, (str, bytes, int, float, bool)):
-            continue
-        seen.add(id(item))
-        if isinstance(item, Randomizable):
-            item.set_random_state(seed=next_seed % 2**32)
-            next_seed += 1
-            count += 1
-        if _is_array(item):
-            continue
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif hasattr(item, "__dict__") and not isinstance(item, type):
-            stack.extend(v for k, v in vars(item).items() if not k.startswith("__") and k != "_cache" and k != "data")
+    for count, item in enumerate(iter_randomizables(obj), start=1):
+        item.set_random_state(seed=(seed + count - 1) % 2**32)
     return count
 
 
 def unseeded_randomizables(obj: Any) -> list[str]:
     """Class names of Randomizables reachable from ``obj`` that still share the class-level RNG."""
+    return [type(item).__name__ for item in iter_randomizables(obj) if "R" not in vars(item)]
+
+
+def iter_randomizables(obj: Any) -> Iterator[Any]:
+    """Breadth-first walk of attributes, lists, tuples and dicts, yielding each Randomizable once.
+
+    MONAI's own ``set_rnd`` skips dicts; cached data (``_cache``, ``data``) and tensors are not entered.
+    """
     from monai.transforms import Randomizable
 
-    found = []
     seen: set[int] = set()
-    stack = [obj]
-    while stack:
-        item = stack.pop()
+    queue: deque[Any] = deque([obj])
+    while queue:
+        item = queue.popleft()
         if id(item) in seen or item is None or isinstance(item, (str, bytes, int, float, bool)) or _is_array(item):
             continue
         seen.add(id(item))
-        if isinstance(item, Randomizable) and "R" not in vars(item):
-            found.append(type(item).__name__)
+        if isinstance(item, Randomizable):
+            yield item
         if isinstance(item, dict):
-            stack.extend(item.values())
+            queue.extend(item.values())
         elif isinstance(item, (list, tuple)):
-            stack.extend(item)
+            queue.extend(item)
         elif hasattr(item, "__dict__") and not isinstance(item, type):
-            stack.extend(v for k, v in vars(item).items() if not k.startswith("__") and k != "_cache" and k != "data")
-    return found
+            queue.extend(v for k, v in vars(item).items() if not k.startswith("__") and k not in _NOT_ENTERED)
+
+
+_NOT_ENTERED = frozenset({"_cache", "data"})
 
 
 def _is_array(item: Any) -> bool:
