@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import torch
+from bench_probe import FirstIterationProbe
 from monai.data import CacheDataset, DataLoader, load_decathlon_datalist
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import (
@@ -38,14 +39,13 @@ from monai.transforms import (
     EnsureChannelFirstd,
     EnsureTyped,
     LoadImaged,
+    MapTransform,
     RandCropByPosNegLabeld,
     RandShiftIntensityd,
     ScaleIntensityRanged,
     Spacingd,
 )
 from monai.utils import set_determinism
-
-from bench_probe import FirstIterationProbe
 
 KEYS = ["image", "label"]
 
@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def deterministic_transforms(pixdim: list[float]) -> list:
+def deterministic_transforms(pixdim: list[float]) -> list[MapTransform]:
     """The pre-transforms shared by training and validation (fresh objects on every call)."""
     return [
         LoadImaged(keys=KEYS),
@@ -142,7 +142,7 @@ def build_trainer(args: argparse.Namespace, device: torch.device) -> SupervisedT
         ValidationHandler(validator=evaluator, interval=args.val_interval, epoch_level=True),
         CheckpointSaver(save_dir=out, save_dict={"model": network, "optimizer": optimizer, "lr_scheduler": lr_scheduler},
                         save_final=True, final_filename="final_model.pt"),
-        StatsHandler(tag_name="train_loss", output_transform=loss_of),
+        StatsHandler(tag_name="train_loss", iteration_log=False, output_transform=loss_of),
         TensorBoardStatsHandler(log_dir=out, tag_name="train_loss", output_transform=loss_of),
     ]
     return SupervisedTrainer(

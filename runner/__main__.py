@@ -1,5 +1,5 @@
 """``python -m runner`` is the same CLI as ``mmar``."""
 
-from runner.cli import main
+from runner.entry import main
 
 main()

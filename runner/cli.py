@@ -1,15 +1,15 @@
 """The ``mmar`` command line: parse arguments, set up logging, call the core, map errors to exit codes.
 
 Clara's flags are accepted as they were: ``-m MMAR`` as well as a positional MMAR, and ``--set``
-followed by any number of ``K=V`` words (``--set epochs=2 amp=False``); ``--local_rank`` from
-``torch.distributed.launch`` and ``--write_train_stats`` are accepted (stats are always written).
+followed by any number of ``K=V`` words (``--set epochs=2 amp=False``, normalised by
+:mod:`runner.argv` before parsing); ``--local_rank`` and ``--write_train_stats`` are accepted.
+The entry point is :mod:`runner.entry`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -33,34 +33,6 @@ ConfigOpt = Annotated[Optional[str], typer.Option("-c", "--config", help="Config
 EnvOpt = Annotated[Optional[str], typer.Option("-e", "--environment", help="environment.json, relative to the MMAR root. [default: config/environment.json]", show_default=False)]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override variables: --set epochs=2 learning_rate=1e-3", show_default=False)]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Debug logging; show error causes.")]
-
-SET_FLAG = "--set"
-
-
-def expand_set_words(argv: list[str]) -> list[str]:
-    """``--set a=1 b=2 -c x`` -> ``--set a=1 --set b=2 -c x`` (Clara's --set takes many words)."""
-    out: list[str] = []
-    in_set = False
-    for word in argv:
-        if word == SET_FLAG:
-            in_set = True
-            continue
-        if in_set and not word.startswith("-") and "=" in word:
-            out += [SET_FLAG, word]
-            continue
-        if word.startswith("--set="):
-            out += [SET_FLAG, word.split("=", 1)[1]]
-            continue
-        in_set = False
-        if word.startswith(("--local_rank", "--local-rank")):
-            if "=" in word:
-                os.environ.setdefault("LOCAL_RANK", word.split("=", 1)[1])
-            continue
-        if word == "--write_train_stats":
-            continue
-        out.append(word)
-    return out
-
 
 def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
@@ -184,24 +156,3 @@ def synthetic_data(
         raise typer.Exit(BAD_INPUT_EXIT) from None
     datalist = write_dataset(out, SyntheticSpec(train_cases, val_cases, 0, shape, seed=seed))  # type: ignore[arg-type]
     typer.echo(str(datalist))
-
-
-def _reexec_with_hash_seed(argv: list[str]) -> None:
-    """Restart once with PYTHONHASHSEED=0 so set/dict-of-str ordering is the same every run."""
-    if os.environ.get("PYTHONHASHSEED") == "0" or os.environ.get("MMAR_NO_REEXEC"):
-        return
-    if not argv or argv[0] not in ("train",):
-        return
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    os.execve(sys.executable, [sys.executable, "-m", "runner", *argv], env)
-
-
-def main() -> None:
-    """Console-script entry point (``mmar``) and ``python -m runner``."""
-    argv = expand_set_words(sys.argv[1:])
-    _reexec_with_hash_seed(argv)
-    app(args=argv, prog_name="mmar")
-
-
-if __name__ == "__main__":
-    main()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from runner.cli import app, expand_set_words
+from runner.argv import expand_set_words
+from runner.cli import app
 
 
 def invoke(*args: str):  # type: ignore[no-untyped-def]

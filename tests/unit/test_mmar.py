@@ -51,3 +51,16 @@ def test_layout_errors(tmp_path: Path, make_mmar: Callable[..., Path]) -> None:
         load_mmar(root)
     with pytest.raises(MmarLayoutError, match="environment file not found"):
         load_mmar(make_mmar(name="x"), environment="config/nope.json")
+
+
+def test_clara_argument_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.argv import expand_set_words
+
+    monkeypatch.setenv("LOCAL_RANK", "placeholder")  # so monkeypatch restores the variable afterwards
+    monkeypatch.delenv("LOCAL_RANK")
+    words = ["train", "-m", "x", "--write_train_stats", "--set", "a=1", "b=[1, 2]", "-c", "c.json", "--local_rank=3"]
+    assert expand_set_words(words) == ["train", "-m", "x", "--set", "a=1", "--set", "b=[1, 2]", "-c", "c.json"]
+    import os
+
+    assert os.environ["LOCAL_RANK"] == "3"
+    assert expand_set_words(["check", "x", "--set=a=2", "--local-rank", "1"]) == ["check", "x", "--set", "a=2"]

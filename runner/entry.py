@@ -1,0 +1,26 @@
+"""Console-script entry point (``mmar``) and ``python -m runner``.
+
+Light on purpose: when a command must run with ``PYTHONHASHSEED=0`` and the process was started
+without it, we re-execute before importing the CLI library or anything heavier, so the restart
+costs one interpreter start-up and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from runner.argv import expand_set_words, needs_hash_seed
+
+
+def main() -> None:
+    argv = expand_set_words(sys.argv[1:])
+    if needs_hash_seed(argv) and not os.environ.get("MMAR_NO_REEXEC"):
+        os.execve(sys.executable, [sys.executable, "-m", "runner", *argv], {**os.environ, "PYTHONHASHSEED": "0"})
+    from runner.cli import app
+
+    app(args=argv, prog_name="mmar")
+
+
+if __name__ == "__main__":
+    main()
