@@ -255,7 +255,7 @@ class Builder:
         names = {name: name for name in value} if isinstance(value, list) else dict(value)
         objects: dict[str, Any] = {}
         for key, item in names.items():
-            if isinstance(item, str) and item == "train_conf" or key == "train_conf" and isinstance(item, (str, dict)):
+            if item == "train_conf" or (key == "train_conf" and isinstance(item, (str, dict))):
                 objects[key] = ConfigState(self.loaded.resolved)
             elif isinstance(item, str):
                 objects[key] = self.reference(OBJECT_NAMES_TO_SLOTS.get(item, item), section, f"{section}.handlers")
