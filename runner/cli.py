@@ -64,6 +64,14 @@ def _mmar(positional: Path | None, option: Path | None) -> Path:
     return chosen
 
 
+def _unexpected(exc: Exception, verbose: bool) -> None:
+    """A failure we did not anticipate: one line by default, the traceback with -v."""
+    if verbose:
+        raise exc
+    typer.echo(f"error: unexpected failure: {type(exc).__name__}: {exc}\n  hint: run again with -v for the traceback", err=True)
+    raise typer.Exit(1)
+
+
 def _fail(exc: MmarRunnerError, verbose: bool) -> None:
     if verbose and exc.__cause__ is not None:
         import traceback
@@ -94,6 +102,8 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
             raise ConfigError(errors)
     except MmarRunnerError as exc:
         _fail(exc, verbose)
+    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
+        _unexpected(exc, verbose)
     typer.echo(f"ok: {loaded.mmar.root} ({loaded.file}, dialect {loaded.dialect}, seed {loaded.seed})")
 
 
@@ -114,6 +124,8 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
         result = run_training(loaded, show_progress=progress)
     except MmarRunnerError as exc:
         _fail(exc, verbose)
+    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
+        _unexpected(exc, verbose)
     typer.echo(f"final model:   {result.final_model}")
     typer.echo(f"best model:    {result.best_model or '(none: no key-metric checkpoint was saved)'}")
     typer.echo(f"manifest:      {result.manifest_path}")

@@ -21,9 +21,11 @@ DataLoader order           ``generator`` per loader (wiring)     independent of 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import random
+import sys
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -47,20 +49,28 @@ class DeterminismSettings:
     tf32: bool = False
     deterministic_algorithms: bool = True
 
-    def env(self) -> dict[str, str]:
-        """Environment a process (or image, or pod) must start with."""
-        return {"PYTHONHASHSEED": PYTHON_HASH_SEED, "CUBLAS_WORKSPACE_CONFIG": CUBLAS_WORKSPACE}
-
     @property
     def bitwise_reproducible(self) -> bool:
         """False when a setting the user chose trades reproducibility for speed."""
         return self.deterministic_algorithms and not self.cudnn_benchmark and not self.tf32
 
 
+_pinned_after_cuda_started = False
+
+
 def prepare_process_env() -> None:
-    """Set the variables CUDA libraries read at start-up. Call before importing torch."""
-    if os.environ.get("CUBLAS_WORKSPACE_CONFIG") not in VALID_CUBLAS:
-        os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
+    """Set the variables CUDA libraries read at start-up. Call before anything touches CUDA.
+
+    If CUDA is already running when the workspace setting has to be changed, cuBLAS has read the
+    old value; :func:`apply_determinism` then refuses strict mode instead of claiming it.
+    """
+    global _pinned_after_cuda_started
+    if os.environ.get("CUBLAS_WORKSPACE_CONFIG") in VALID_CUBLAS:
+        return
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        _pinned_after_cuda_started = True
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = CUBLAS_WORKSPACE
 
 
 def apply_determinism(settings: DeterminismSettings) -> dict[str, Any]:
@@ -73,10 +83,8 @@ def apply_determinism(settings: DeterminismSettings) -> dict[str, Any]:
     import torch
     from monai.utils import set_determinism
 
-    workspace_before = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     prepare_process_env()
-    cuda_started = torch.cuda.is_available() and torch.cuda.is_initialized()
-    if cuda_started and settings.deterministic_algorithms and workspace_before not in VALID_CUBLAS:
+    if _pinned_after_cuda_started and settings.deterministic_algorithms:
         raise DeterminismError(
             "CUDA started before CUBLAS_WORKSPACE_CONFIG was set, so cuBLAS may not be deterministic",
             hint="start a new process, or set CUBLAS_WORKSPACE_CONFIG=:4096:8 before anything touches CUDA",
@@ -92,6 +100,15 @@ def apply_determinism(settings: DeterminismSettings) -> dict[str, Any]:
     if settings.cudnn_benchmark:
         logger.warning("cudnn_benchmark is on: cuDNN may pick different kernels per run; weights will not be bit-identical")
     return read_back_flags(settings)
+
+
+def derive_seed(seed: int, label: str) -> int:
+    """A seed for one consumer (a loader, a dataset), stable across processes and platforms.
+
+    ``sha256(f"{seed}:{label}")``, never ``hash()``, which PYTHONHASHSEED would change.
+    """
+    digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
 
 
 def _set_tf32(enabled: bool) -> None:

@@ -1,5 +1,9 @@
 """The run manifest (``<MMAR_CKPT_DIR>/run_manifest.json``) and canonical tensor digests.
 
+A manifest is written with ``status: "running"`` when training starts, replaced by ``"failed"``
+(with the error) or ``"completed"`` (with the weights digest), so the file beside the weights
+always describes the run that wrote them.
+
 ``weights_digest`` hashes tensor *contents* (name, dtype, shape, raw bytes in name order), never
 the bytes of a ``torch.save`` file, whose zip records can differ for identical tensors.
 """
@@ -12,11 +16,16 @@ import os
 import platform
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from runner.errors import ConfigIssue
 from runner.jsonio import canonical_json, write_json_atomic
+
+if TYPE_CHECKING:
+    from runner.config.load import LoadedConfig
 
 MANIFEST_NAME = "run_manifest.json"
 MANIFEST_VERSION = 1
@@ -50,7 +59,10 @@ def weights_digest(state: Mapping[str, Any]) -> str:
 
 def model_state(model: Any) -> Mapping[str, Any]:
     """The state dict of a model, unwrapped from DataParallel/DDP so names match across setups."""
-    inner = getattr(model, "module", model)
+    from torch.nn import DataParallel
+    from torch.nn.parallel import DistributedDataParallel
+
+    inner = model.module if isinstance(model, (DataParallel, DistributedDataParallel)) else model
     return inner.state_dict()
 
 
@@ -150,6 +162,39 @@ def _literal(value: Any) -> str:
 
 def invocation() -> str:
     return shlex.join([os.path.basename(sys.argv[0]) or "mmar", *sys.argv[1:]])
+
+
+def manifest_base(
+    loaded: LoadedConfig,
+    command: str,
+    started_at: datetime,
+    flags: Mapping[str, Any],
+    amp_in_force: bool,
+    device: Any,
+    datalist_digests: Mapping[str, str],
+    warnings: Sequence[ConfigIssue],
+) -> dict[str, Any]:
+    """The facts known before training starts; a running, failed or completed manifest adds to them."""
+    mmar = loaded.mmar
+    return {
+        "command": command,
+        "started_at": started_at.isoformat(),
+        "mmar_root": str(mmar.root),
+        "config_file": str(mmar.config_file),
+        "environment_file": str(mmar.environment_file) if mmar.environment_file else None,
+        "dialect": loaded.dialect,
+        "seed": loaded.seed,
+        "determinism": dict(flags),
+        "amp": {"requested": loaded.model.amp, "in_force": amp_in_force},
+        "config_digest": config_digest(loaded.resolved, mmar.root),
+        "datalist_digests": dict(datalist_digests),
+        "max_epochs": loaded.model.epochs,
+        "versions": library_versions(),
+        "device": device_fingerprint(device),
+        "warnings": [w.render() for w in warnings],
+        "invocation": invocation(),
+        "reproduce": reproduce_command(mmar.root, mmar.config_file, mmar.environment_file, loaded.overrides, loaded.seed, command),
+    }
 
 
 def write_manifest(ckpt_dir: Path, manifest: Mapping[str, Any]) -> Path:

@@ -21,7 +21,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = "config/config_train.json"
 DEFAULT_ENVIRONMENT = "config/environment.json"
-MMAR_FOLDERS = ("config", "custom", "models", "commands", "resources", "docs", "eval")
 
 
 @dataclass(frozen=True)
@@ -36,10 +35,7 @@ class Mmar:
 
     def display(self, path: Path) -> str:
         """A path as users see it in messages: relative to the MMAR root where possible."""
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
+        return display_path(self.root, path)
 
     @property
     def config_name(self) -> str:
@@ -84,27 +80,23 @@ def load_mmar(root: str | Path, config: str | Path | None = None, environment: s
             raise MmarLayoutError(f"{env_path}: environment file not found")
         logger.warning("%s not found; running with no environment variables", env_path)
         env_path = None
-    shown = _display(root_path)
-    config_data = load_json(config_path, shown(config_path))
-    if not isinstance(config_data, dict):
-        raise MmarLayoutError(f"{shown(config_path)}: the top level must be a JSON object")
-    env_data: dict[str, Any] = {}
-    if env_path is not None:
-        loaded = load_json(env_path, shown(env_path))
-        if not isinstance(loaded, dict):
-            raise MmarLayoutError(f"{shown(env_path)}: the top level must be a JSON object")
-        env_data = loaded
+    config_data = _load_object(config_path, display_path(root_path, config_path))
+    env_data = _load_object(env_path, display_path(root_path, env_path)) if env_path is not None else {}
     return Mmar(root_path, config_path, env_path, config_data, env_data)
 
 
-def _display(root: Path):  # type: ignore[no-untyped-def]
-    def show(path: Path) -> str:
-        try:
-            return str(path.relative_to(root))
-        except ValueError:
-            return str(path)
+def display_path(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
-    return show
+
+def _load_object(path: Path, shown: str) -> dict[str, Any]:
+    data = load_json(path, shown)
+    if not isinstance(data, dict):
+        raise MmarLayoutError(f"{shown}: the top level must be a JSON object")
+    return data
 
 
 @contextmanager

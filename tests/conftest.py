@@ -93,6 +93,7 @@ def _restore_global_state() -> Any:
     saved_path = list(sys.path)
     yield
     sys.path[:] = saved_path
+    _drop_handlers_on_closed_streams()
     try:
         from monai.utils import set_determinism
 
@@ -102,3 +103,16 @@ def _restore_global_state() -> Any:
         torch.use_deterministic_algorithms(False)
     except ImportError:
         pass
+
+
+def _drop_handlers_on_closed_streams() -> None:
+    """MONAI/ignite loggers keep a StreamHandler on whatever stderr was current when they were made;
+    in-process CLI tests swap stderr for a buffer that is then closed. Real processes never do."""
+    import logging
+
+    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger))]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            stream = getattr(handler, "stream", None)
+            if stream is not None and getattr(stream, "closed", False):
+                logger.removeHandler(handler)

@@ -8,7 +8,6 @@ only caller of component constructors.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,19 +20,13 @@ from runner.components.resolve import accepts, check_binding, resolve_target
 from runner.components.wiring import CLASS_CHECKED, OBJECT_NAMES_TO_SLOTS, adapt_explicit, implicit_providers
 from runner.config.load import LoadedConfig
 from runner.config.models import ComponentSpec, RefSpec
-from runner.errors import ComponentError
+from runner.errors import ComponentError, MmarRunnerError
+from runner.jsonio import load_json
+from runner.mmar import resolve_in_mmar
 
 logger = logging.getLogger(__name__)
 
-SECTIONS = ("train", "validate")
-LIST_SLOTS = ("pre_transforms", "post_transforms", "handlers")
 TRANSFORM_LISTS = ("pre_transforms", "post_transforms")
-
-
-def derive_seed(seed: int, label: str) -> int:
-    """A seed for one consumer, stable across processes and platforms (no ``hash()``)."""
-    digest = hashlib.sha256(f"{seed}:{label}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 class ConfigState:
@@ -65,7 +58,7 @@ class SlotSpec:
 
 def iter_specs(loaded: LoadedConfig) -> Iterator[SlotSpec]:
     """Every component spec in the config, with its location."""
-    for section in SECTIONS:
+    for section in ("train", "validate"):
         model = loaded.model.section(section)
         if model is None:
             continue
@@ -94,8 +87,11 @@ class Builder:
         return self.loaded.model.section(section)
 
     def spec(self, section: str, slot: str) -> Any:
+        """The spec(s) of ``section.slot``; only declared fields count (``@copy`` is not a slot)."""
         model = self.section_model(section)
-        return getattr(model, slot, None) if model is not None else None
+        if model is None or slot not in type(model).model_fields:
+            return None
+        return getattr(model, slot)
 
     def declared(self, section: str, slot: str) -> bool:
         """Whether the config declares something buildable for ``section.slot``."""
@@ -106,7 +102,7 @@ class Builder:
             return legacy or bool(value)
         if isinstance(value, list):
             return any(not item.disabled for item in value)
-        return value is not None and not getattr(value, "disabled", False)
+        return isinstance(value, ComponentSpec) and not value.disabled
 
     # ---- building -----------------------------------------------------------------------
     def built(self, section: str, slot: str) -> Any | None:
@@ -128,18 +124,23 @@ class Builder:
         self._built[key] = value
         return value
 
-    def reference(self, name: str, section: str, config_path: str) -> Any:
-        """Resolve ``@name``: the current section first, then the other one; ``@conf`` is the config."""
-        if name == "conf":
-            return self.loaded.resolved
+    def section_declaring(self, name: str, section: str) -> str | None:
+        """Where ``@name`` points: the current section first, then the other one; None if nowhere."""
         other = "validate" if section == "train" else "train"
         for candidate in (section, other):
-            if self.section_model(candidate) is not None and self.declared(candidate, name):
-                return self.get(candidate, name)
-        raise ComponentError(
-            self.file, config_path, f"@{name} refers to nothing",
-            hint=f"declare '{name}' in the train or validate section, or fix the reference",
-        )
+            if self.declared(candidate, name):
+                return candidate
+        return None
+
+    def reference(self, name: str, section: str, config_path: str) -> Any:
+        """Resolve ``@name``; ``@conf`` is the whole substituted config."""
+        if name == "conf":
+            return self.loaded.resolved
+        found = self.section_declaring(name, section)
+        if found is None:
+            raise ComponentError(self.file, config_path, f"@{name} refers to nothing",
+                                 hint=f"declare '{name}' in the train or validate section, or fix the reference")
+        return self.get(found, name)
 
     def resolve_value(self, value: Any, section: str, config_path: str) -> Any:
         """Explicit argument values: ``@refs``, ``#expr`` and lambdas; nested dicts stay raw."""
@@ -170,6 +171,9 @@ class Builder:
         spec = self.spec(section, slot)
         obj = self.build_component(spec, section, slot, f"{section}.{slot}")
         if slot == "model":
+            if not callable(getattr(obj, "to", None)) or not callable(getattr(obj, "state_dict", None)):
+                raise ComponentError(self.file, f"{section}.model", f"{spec.label} is not a torch.nn.Module",
+                                     hint="the model must be a torch.nn.Module (it is moved to the device and its weights are digested)")
             obj = obj.to(self.device)
         return obj
 
@@ -219,7 +223,13 @@ class Builder:
         kwargs = adapt_explicit(self, section, slot, target, kwargs)
         for name, provider in implicit_providers(self, section, slot, target).items():
             if name not in kwargs and (accepts(target, name) or name in CLASS_CHECKED):
-                kwargs[name] = provider()
+                try:
+                    kwargs[name] = provider()
+                except MmarRunnerError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - e.g. .parameters() on a model that has none
+                    raise ComponentError(self.file, config_path, f"the runner could not supply '{name}' to {spec.label}: "
+                                         f"{type(exc).__name__}: {exc}", hint=f"set \"{name}\" in {config_path}.args") from exc
         check_binding(target, kwargs, spec.label, self.file, config_path)
         try:
             return target(**kwargs)
@@ -230,23 +240,40 @@ class Builder:
             raise ComponentError(self.file, config_path, f"{spec.label}(...) raised{where} {type(exc).__name__}: {exc}") from exc
 
     # ---- helpers the wiring table uses --------------------------------------------------
-    def datalist(self, section: str) -> list[dict[str, Any]]:
+    def datalist_source(self, section: str) -> tuple[Path, Path | None, str]:
+        """The datalist file, base folder and key of a section's dataset, anchored at the MMAR root."""
         spec = self.spec(section, "dataset")
-        path = f"{section}.dataset"
+        root = self.loaded.mmar.root
+        base = resolve_in_mmar(root, spec.data_file_base_dir) if spec.data_file_base_dir else None
+        key = spec.data_list_key or ("training" if section == "train" else "validation")
+        return resolve_in_mmar(root, str(spec.data_list_file_path)), base, key
+
+    def datalist(self, section: str) -> list[dict[str, Any]]:
+        """The datalist entries, with relative paths joined to the base folder."""
         from monai.data import load_decathlon_datalist
 
-        file = Path(str(spec.data_list_file_path))
-        base = spec.data_file_base_dir
-        key = spec.data_list_key or ("training" if section == "train" else "validation")
+        path = f"{section}.dataset"
+        file, base, key = self.datalist_source(section)
+        if not file.is_file():
+            raise ComponentError(self.file, f"{path}.data_list_file_path", f"datalist {file} not found",
+                                 hint="check DATASET_JSON (environment.json or --set DATASET_JSON=...)")
+        try:
+            listing = load_json(file)
+        except MmarRunnerError as exc:
+            raise ComponentError(self.file, f"{path}.data_list_file_path", exc.message) from None
+        if not isinstance(listing, dict) or key not in listing:
+            keys = ", ".join(listing) if isinstance(listing, dict) else "none (not a JSON object)"
+            raise ComponentError(self.file, f"{path}.data_list_key", f"{file} has no key '{key}'", hint=f"its keys: {keys}")
         try:
             return list(load_decathlon_datalist(file, True, key, base_dir=base))
-        except FileNotFoundError:
-            raise ComponentError(self.file, f"{path}.data_list_file_path", f"datalist {file} not found") from None
-        except ValueError as exc:
-            raise ComponentError(self.file, f"{path}.data_list_key", f"{file}: {exc}") from None
+        except (TypeError, ValueError, KeyError, OSError) as exc:
+            raise ComponentError(self.file, f"{path}.data_list_file_path",
+                                 f"{file}: '{key}' is not a Decathlon-style list of objects: {exc}") from None
 
     def generator(self, label: str) -> Any:
         import torch
+
+        from runner.determinism import derive_seed
 
         return torch.Generator().manual_seed(derive_seed(self.loaded.seed, label))
 

@@ -6,6 +6,7 @@ signature), but no model, dataset or engine is created and nothing is written.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ def check_components(loaded: LoadedConfig) -> list[ConfigIssue]:
         except ComponentError as exc:
             issues.append(exc.issue)
     issues += _check_validation_is_wired(loaded)
+    issues += check_outputs(loaded)
     return issues
 
 
@@ -58,9 +60,7 @@ def _check_value(builder: Builder, section: str, value: Any, path: str, issues: 
             _check_value(builder, section, v, f"{path}.{k}", issues)
         return
     for name in expressions.referenced_names(value):
-        if name == "conf":
-            continue
-        if not any(builder.section_model(s) is not None and builder.declared(s, name) for s in ("train", "validate")):
+        if name != "conf" and builder.section_declaring(name, section) is None:
             issues.append(ConfigIssue(builder.file, path, f"@{name} refers to nothing",
                                       "declare it in the train or validate section, or fix the reference"))
     if expressions.is_expression(value) or expressions.is_lambda(value):
@@ -70,19 +70,41 @@ def _check_value(builder: Builder, section: str, value: Any, path: str, issues: 
             issues.append(ConfigIssue(builder.file, path, f"invalid Python in {value!r}: {exc.msg}"))
 
 
+MAX_MISSING_FILES_SHOWN = 5
+
+
 def _check_datalist(builder: Builder, section: str, issues: list[ConfigIssue]) -> None:
+    """The datalist exists, has the key, and every file it names exists (all missing ones counted)."""
     entries = builder.datalist(section)
-    spec = builder.spec(section, "dataset")
-    key = spec.data_list_key or "training"
-    for index, entry in enumerate(entries):
-        for field, value in entry.items():
-            if isinstance(value, str) and not Path(value).exists() and ("/" in value or "." in value):
-                issues.append(ConfigIssue(builder.file, f"{section}.dataset.data_list_file_path",
-                                          f"{spec.data_list_file_path}: {key}[{index}].{field}: file {value} not found",
-                                          "check DATA_ROOT (environment.json or --set DATA_ROOT=...)"))
-                return
+    file, _, key = builder.datalist_source(section)
+    where = f"{section}.dataset.data_list_file_path"
     if not entries:
         issues.append(ConfigIssue(builder.file, f"{section}.dataset.data_list_key", f"datalist key '{key}' is empty"))
+    missing = [
+        f"{key}[{index}].{field}: {value}"
+        for index, entry in enumerate(entries)
+        for field, value in entry.items()
+        if isinstance(value, str) and ("/" in value or "." in value) and not Path(value).exists()
+    ]
+    if missing:
+        shown = "; ".join(missing[:MAX_MISSING_FILES_SHOWN]) + (f"; and {len(missing) - MAX_MISSING_FILES_SHOWN} more" if len(missing) > MAX_MISSING_FILES_SHOWN else "")
+        issues.append(ConfigIssue(builder.file, where, f"{file}: {len(missing)} file(s) not found: {shown}",
+                                  "check DATA_ROOT (environment.json or --set DATA_ROOT=...)"))
+
+
+def check_outputs(loaded: LoadedConfig) -> list[ConfigIssue]:
+    """MMAR_CKPT_DIR must be a folder we can write, or creatable; checked without writing anything."""
+    folder = loaded.ckpt_dir
+    where = "MMAR_CKPT_DIR"
+    if folder.exists() and not folder.is_dir():
+        return [ConfigIssue(loaded.mmar.environment_name, where, f"{folder} exists and is not a folder")]
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return [ConfigIssue(loaded.mmar.environment_name, where, f"{folder} is not writable (no write access to {existing})",
+                            hint="point MMAR_CKPT_DIR at a writable folder, e.g. --set MMAR_CKPT_DIR=/tmp/out")]
+    return []
 
 
 def _check_validation_is_wired(loaded: LoadedConfig) -> list[ConfigIssue]:

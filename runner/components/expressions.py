@@ -29,11 +29,13 @@ def is_lambda(value: Any) -> bool:
 
 
 def referenced_names(value: Any) -> list[str]:
-    """Names a string refers to: ``@x`` or the ``@`` tokens inside a ``#`` expression."""
+    """Names a string refers to: ``@x``, or the ``@`` tokens inside a ``#`` expression or lambda."""
     if is_reference(value):
         return [value[1:]]
     if is_expression(value):
         return _TOKEN.findall(value[1:])
+    if is_lambda(value):
+        return _TOKEN.findall(value)
     return []
 
 
@@ -57,6 +59,6 @@ def evaluate(value: str, resolve_ref: Callable[[str], Any], extra: Mapping[str, 
     namespace: dict[str, Any] = {"monai": monai, "torch": torch, "np": numpy, "numpy": numpy}
     if extra:
         namespace.update(extra)
-    for name in referenced_names(value) if is_expression(value) else []:
+    for name in referenced_names(value):
         namespace[f"__ref_{name}"] = resolve_ref(name)
     return eval(compile(python_source(value), "<config>", "eval"), namespace)  # noqa: S307 - config is code by design

@@ -7,6 +7,8 @@ Every problem from every phase is collected and raised together as one ``ConfigE
 
 from __future__ import annotations
 
+import difflib
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,9 +18,20 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 from pydantic import ValidationError
 
-from runner.config.models import Dialect, TrainConfig
+from runner.config.models import Dialect, EnvironmentConfig, TrainConfig
 from runner.config.report import issues_from_validation
-from runner.config.vars import effective_globals, merge_variables, parse_overrides, resolve_variables, substitute
+from runner.config.vars import (
+    DEFAULT_VARIABLES,
+    KNOWN_GLOBALS,
+    PATH_VARIABLES,
+    SECTIONS,
+    SET_SOURCE,
+    effective_globals,
+    merge_variables,
+    parse_overrides,
+    resolve_variables,
+    substitute,
+)
 from runner.errors import ConfigError, ConfigIssue
 from runner.mmar import Mmar, load_mmar
 
@@ -92,12 +105,17 @@ def load_train_config(
     """
     mmar = load_mmar(root, config, environment)
     set_values, issues = parse_overrides(overrides)
+    try:
+        EnvironmentConfig.model_validate(mmar.environment)
+    except ValidationError as exc:
+        issues += issues_from_validation(exc, mmar.environment_name)
     merged, origin = merge_variables(mmar.config, mmar.environment, set_values, mmar.root)
     file_for = {k: {"config": mmar.config_name, "environment": mmar.environment_name}.get(v, v) for k, v in origin.items()}
     variables, var_issues = resolve_variables(merged, mmar.root, file_for)
     issues += var_issues
     top = effective_globals(mmar.config, variables)
     resolved: dict[str, Any] = substitute(top, variables, mmar.config_name, "", issues)
+    issues += section_overrides(set_values)
     errors = [i for i in issues if i.severity == "error"]
     try:
         model = TrainConfig.model_validate(resolved)
@@ -106,7 +124,7 @@ def load_train_config(
         model = None
     if model is None or (errors and strict):
         raise ConfigError(_dedupe(errors))
-    warnings: list[ConfigIssue] = []
+    warnings: list[ConfigIssue] = unused_overrides(set_values, mmar.config, mmar.environment)
     if model.determinism is None:
         warnings.append(
             ConfigIssue(mmar.config_name, "determinism", f"no seed given; using random_seed={DEFAULT_SEED}",
@@ -115,6 +133,31 @@ def load_train_config(
     seed = model.determinism.random_seed if model.determinism else DEFAULT_SEED
     dialect = detect_dialect(mmar.config, mmar.environment)
     return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings, _dedupe(errors))
+
+
+def section_overrides(overrides: Mapping[str, Any]) -> list[ConfigIssue]:
+    """``--set train.x=1`` would silently do nothing: sections are changed through variables."""
+    return [
+        ConfigIssue(SET_SOURCE, key, "--set changes variables, not the train/validate sections",
+                    hint='put a variable at the top of the config ("my_var": 1), use "{my_var}" in the section, then --set my_var=...')
+        for key in overrides
+        if key.split(".")[0] in SECTIONS
+    ]
+
+
+def unused_overrides(overrides: Mapping[str, Any], config: Mapping[str, Any], environment: Mapping[str, Any]) -> list[ConfigIssue]:
+    """Warn about ``--set`` names nothing defines or uses (``epoch=2`` for ``epochs``)."""
+    text = json.dumps(config)
+    known = set(config) | set(environment) | set(DEFAULT_VARIABLES) | KNOWN_GLOBALS | PATH_VARIABLES
+    warnings = []
+    for key in overrides:
+        name = key.split(".")[0]
+        if name in SECTIONS or name in known or "{" + name + "}" in text:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=3)
+        warnings.append(ConfigIssue(SET_SOURCE, key, f"no variable '{name}' is defined or used; this override has no effect",
+                                    hint=f"did you mean {', '.join(close)}?" if close else None, severity="warning"))
+    return warnings
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:

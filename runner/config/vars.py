@@ -145,49 +145,65 @@ def merge_variables(
 def resolve_variables(
     variables: dict[str, Any], root: Path, file_for: Mapping[str, str]
 ) -> tuple[dict[str, Any], list[ConfigIssue]]:
-    """Substitute variables that refer to other variables, then anchor path variables at root."""
+    """Anchor path variables at the MMAR root, then substitute variables that use other variables.
+
+    Anchoring comes first so that ``"seg_dir": "{MMAR_CKPT_DIR}/segs"`` is absolute too; a path
+    variable built from others is anchored again after substitution.
+    """
     issues: list[ConfigIssue] = []
+    anchored = {key: anchor_path(key, value, root) for key, value in variables.items()}
     resolved: dict[str, Any] = {}
-    for key, value in variables.items():
-        new_value = substitute(value, variables, file_for.get(key, "environment"), key, issues)
-        if key in PATH_VARIABLES and isinstance(new_value, str) and new_value:
-            new_value = str(Path(new_value).expanduser() if Path(new_value).expanduser().is_absolute() else root / new_value)
-        resolved[key] = new_value
+    for key, value in anchored.items():
+        new_value = substitute(value, anchored, file_for.get(key, "environment"), key, issues)
+        resolved[key] = anchor_path(key, new_value, root)
     return resolved, issues
 
 
+def anchor_path(key: str, value: Any, root: Path) -> Any:
+    """A relative path variable as an absolute path under ``root``; numbers become text first."""
+    if key not in PATH_VARIABLES or isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        value = str(value)  # --set MMAR_CKPT_DIR=2024 names a folder, not a number
+    if not isinstance(value, str) or not value or "{" in value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else root / path)
+
+
 def substitute(value: Any, variables: Mapping[str, Any], file: str, path: str, issues: list[ConfigIssue]) -> Any:
-    """Return ``value`` with every ``{VAR}`` replaced; record undefined names in ``issues``."""
-    return _substitute(value, variables, file, path, issues, depth=0)
+    """Return ``value`` with every ``{VAR}`` replaced; record undefined names and cycles in ``issues``."""
+    return _substitute(value, variables, file, path, issues, ())
 
 
-def _substitute(value: Any, variables: Mapping[str, Any], file: str, path: str, issues: list[ConfigIssue], depth: int) -> Any:
+def _substitute(value: Any, variables: Mapping[str, Any], file: str, path: str, issues: list[ConfigIssue],
+                expanding: tuple[str, ...]) -> Any:
+    """``expanding`` is the chain of variables being expanded, to report ``{a} -> {b} -> {a}``."""
     if isinstance(value, dict):
-        return {k: _substitute(v, variables, file, _join(path, k), issues, depth) for k, v in value.items()}
+        return {k: _substitute(v, variables, file, _join(path, k), issues, expanding) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, variables, file, f"{path}[{i}]", issues, depth) for i, v in enumerate(value)]
+        return [_substitute(v, variables, file, f"{path}[{i}]", issues, expanding) for i, v in enumerate(value)]
     if not isinstance(value, str) or value.lstrip().startswith("lambda"):
         return value
+
+    def lookup(name: str) -> tuple[bool, Any]:
+        if name not in variables:
+            issues.append(_undefined(name, variables, file, path))
+            return False, None
+        if name in expanding:
+            chain = " -> ".join(f"{{{n}}}" for n in (*expanding[expanding.index(name):], name))
+            issues.append(ConfigIssue(file, path, f"variables refer to each other in a cycle: {chain}"))
+            return False, None
+        return True, _substitute(copy.deepcopy(variables[name]), variables, file, path, issues, (*expanding, name))
+
     whole = VARIABLE.fullmatch(value)
     if whole:
-        name = whole.group(1)
-        if name not in variables:
-            issues.append(_undefined(name, variables, file, path))
-            return value
-        found = variables[name]
-        if depth < 10 and isinstance(found, (str, list, dict)):
-            found = _substitute(found, variables, file, path, issues, depth + 1)
-        return copy.deepcopy(found)
+        found, result = lookup(whole.group(1))
+        return result if found else value
 
     def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in variables:
-            issues.append(_undefined(name, variables, file, path))
-            return match.group(0)
-        found = variables[name]
-        if depth < 10 and isinstance(found, str):
-            found = _substitute(found, variables, file, path, issues, depth + 1)
-        return str(found)
+        found, result = lookup(match.group(1))
+        return str(result) if found else match.group(0)
 
     return VARIABLE.sub(replace, value)
 

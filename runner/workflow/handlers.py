@@ -39,6 +39,7 @@ class RunRecord:
     epochs_completed: int = 0
     first_iteration_at: float | None = None
     _running_loss: list[float] = field(default_factory=list)
+    _validated: dict[str, float] = field(default_factory=dict)
 
     def attach(self, trainer: Any, evaluator: Any | None, total_epochs: int | None, show_progress: bool) -> None:
         from ignite.engine import Events
@@ -53,29 +54,34 @@ class RunRecord:
             if loss is not None:
                 self._running_loss.append(loss)
 
+        def on_validated(evaluator_engine: Any) -> None:
+            # Runs only on epochs the ValidationHandler validated; other epochs report no metrics.
+            state = evaluator_engine.state
+            self._validated = {k: float(v) for k, v in state.metrics.items() if isinstance(v, (int, float))}
+            self.key_metric_name = getattr(state, "key_metric_name", None) or self.key_metric_name
+            best = getattr(state, "best_metric", None)
+            if best is not None and best != -1:
+                self.best_metric = float(best)
+                self.best_epoch = int(getattr(state, "best_metric_epoch", 0)) or None
+
         def on_epoch(engine: Any) -> None:
             self.epochs_completed = engine.state.epoch
             mean = sum(self._running_loss) / len(self._running_loss) if self._running_loss else float("nan")
             self._running_loss.clear()
             self.epoch_losses.append(mean)
-            metrics: dict[str, float] = {}
-            if evaluator is not None and evaluator.state.metrics:
-                metrics = {k: float(v) for k, v in evaluator.state.metrics.items() if isinstance(v, (int, float))}
-                self.key_metric_name = getattr(evaluator.state, "key_metric_name", None) or self.key_metric_name
-                best = getattr(evaluator.state, "best_metric", None)
-                if best is not None and best != -1:
-                    self.best_metric = float(best)
-                    self.best_epoch = int(getattr(evaluator.state, "best_metric_epoch", engine.state.epoch))
+            metrics, self._validated = self._validated, {}
             self.epoch_metrics.append(metrics)
             total = f"/{total_epochs}" if total_epochs else ""
             shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-            best = f"  (best {self.best_metric:.4f} @ epoch {self.best_epoch})" if self.best_metric is not None else ""
+            best = f"  (best {self.best_metric:.4f} @ epoch {self.best_epoch})" if metrics and self.best_metric is not None else ""
             logger.info("epoch %d%s  loss %.4f  %s%s  [%.1fs]", engine.state.epoch, total, mean, shown, best,
                         time.perf_counter() - started)
 
         def on_terminate(_: Any) -> None:
             self.terminated_early = True
 
+        if evaluator is not None:
+            evaluator.add_event_handler(Events.COMPLETED, on_validated)
         trainer.add_event_handler(Events.ITERATION_COMPLETED, on_iteration)
         trainer.add_event_handler(Events.EPOCH_COMPLETED, on_epoch)
         trainer.add_event_handler(Events.TERMINATE, on_terminate)
@@ -83,6 +89,15 @@ class RunRecord:
             from ignite.handlers import ProgressBar
 
             ProgressBar(persist=False).attach(trainer, output_transform=lambda out: {"loss": output_loss(out) or 0.0})
+
+    def summary(self) -> dict[str, Any]:
+        """What the run did, for the manifest (also after a failure)."""
+        return {
+            "epochs_completed": self.epochs_completed,
+            "iterations": self.iterations,
+            "ended_early": self.terminated_early,
+            "key_metric": {"name": self.key_metric_name, "best": self.best_metric, "best_epoch": self.best_epoch},
+        }
 
     def train_stats(self, duration: float) -> dict[str, Any]:
         """The content of train_stats.json (Clara wrote it with --write_train_stats)."""

@@ -15,30 +15,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from runner.components.build import Builder, derive_seed
+from runner.components.build import Builder
 from runner.components.check import check_components
 from runner.config.load import LoadedConfig
 from runner.determinism import (
     DeterminismSettings,
     apply_determinism,
     attach_strict_guard,
+    derive_seed,
     prepare_process_env,
     read_back_flags,
     seed_randomizables,
 )
 from runner.errors import ConfigError, MmarRunnerError, RunFailedError
-from runner.jsonio import write_json_atomic
-from runner.manifest import (
-    config_digest,
-    device_fingerprint,
-    file_digest,
-    invocation,
-    library_versions,
-    model_state,
-    reproduce_command,
-    weights_digest,
-    write_manifest,
-)
+from runner.jsonio import write_atomic, write_json_atomic
+from runner.manifest import file_digest, manifest_base, model_state, weights_digest, write_manifest
 from runner.mmar import custom_code_on_path
 from runner.workflow.handlers import RunRecord
 
@@ -84,83 +75,78 @@ def validate_or_raise(loaded: LoadedConfig) -> list[Any]:
 
 
 def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bool = True) -> TrainResult:
-    """Train as the config says and write model, stats and manifest under MMAR_CKPT_DIR."""
+    """Train as the config says and write model, stats and manifest under MMAR_CKPT_DIR.
+
+    Raises:
+        ConfigError / ComponentError: bad input, found before anything is kept on disk.
+        RunFailedError: training failed; the manifest then says ``status: "failed"``.
+    """
     prepare_process_env()
     warnings = validate_or_raise(loaded)
     for warning in warnings:
         logger.warning("%s", warning.render())
     settings = settings_for(loaded)
-    import torch
-
     device = pick_device(loaded.model.use_gpu)
     amp = bool(loaded.model.amp and device.type == "cuda")
     if loaded.model.amp and not amp:
         logger.info("amp requested but running on %s: training in float32", device)
     ckpt_dir = loaded.ckpt_dir
-    before = _existing_files(ckpt_dir)
+    files_before = _existing_files(ckpt_dir)
+    outputs_before = _signatures(ckpt_dir)
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     with custom_code_on_path(loaded.mmar.root):
         flags = apply_determinism(settings)
         builder = Builder(loaded, device=device, amp=amp, rank=int(os.environ.get("RANK", "0")))
         try:
-            # Canonical order (MMAR_SPEC §2.6): the model is initialised from the freshly seeded
-            # global RNG whatever order the trainer's args list things in.
-            for slot in ("model", "loss", "optimizer", "lr_scheduler"):
-                if builder.declared("train", slot):
-                    builder.get("train", slot)
-            trainer = builder.get("train", "trainer")
-            _seed_datasets(builder, loaded.seed)
+            trainer = _build_trainer(builder)
         except MmarRunnerError:
-            _remove_new_files(ckpt_dir, before)
+            _remove_new_files(ckpt_dir, files_before)
             raise
+        base = manifest_base(loaded, command, started_at, flags, amp, device, _datalist_digests(builder), warnings)
+        write_manifest(ckpt_dir, {**base, "status": "running"})
         record = RunRecord()
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        network = _run(trainer, builder, record, settings, show_progress, loaded)
+        try:
+            network = _run(trainer, builder, record, settings, show_progress, loaded)
+        except MmarRunnerError as exc:
+            write_manifest(ckpt_dir, {**base, "status": "failed", "error": exc.message, **record.summary()})
+            raise
     duration = time.perf_counter() - started
     state = model_state(network)
     digest = weights_digest(state)
     final_model = ckpt_dir / FINAL_MODEL
-    if not final_model.exists() or final_model.stat().st_mtime < started_at.timestamp():
-        _save_atomic({"model": state}, final_model, torch)
-    best_model = _written_since(ckpt_dir / BEST_MODEL, started_at)
+    if not _written_by_run(final_model, outputs_before):
+        _save_checkpoint({"model": state}, final_model)
+    best_model = ckpt_dir / BEST_MODEL if _written_by_run(ckpt_dir / BEST_MODEL, outputs_before) else None
     write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
     manifest = {
-        "command": command,
+        **base,
         "status": "completed",
-        "started_at": started_at.isoformat(),
         "duration_s": round(duration, 3),
         "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
-        "mmar_root": str(loaded.mmar.root),
-        "config_file": str(loaded.mmar.config_file),
-        "environment_file": str(loaded.mmar.environment_file) if loaded.mmar.environment_file else None,
-        "dialect": loaded.dialect,
-        "seed": loaded.seed,
-        "determinism": {**flags, "in_force_after_training": read_back_flags()},
-        "amp": {"requested": loaded.model.amp, "in_force": amp},
-        "config_digest": config_digest(loaded.resolved, loaded.mmar.root),
         "weights_digest": digest,
-        "datalist_digests": _datalist_digests(loaded),
-        "max_epochs": getattr(getattr(trainer, "state", None), "max_epochs", loaded.model.epochs),
-        "epochs_completed": record.epochs_completed,
-        "iterations": record.iterations,
-        "ended_early": record.terminated_early,
-        "key_metric": {"name": record.key_metric_name, "best": record.best_metric, "best_epoch": record.best_epoch},
+        **record.summary(),
+        "determinism": {**flags, "in_force_after_training": read_back_flags()},
         "outputs": {
             "final_model": str(final_model),
             "best_model": str(best_model) if best_model else None,
             "train_stats": str(ckpt_dir / TRAIN_STATS),
         },
-        "versions": library_versions(),
-        "device": device_fingerprint(device),
-        "warnings": [w.render() for w in warnings],
-        "invocation": invocation(),
-        "reproduce": reproduce_command(loaded.mmar.root, loaded.mmar.config_file, loaded.mmar.environment_file,
-                                       loaded.overrides, loaded.seed, command),
     }
     manifest_path = write_manifest(ckpt_dir, manifest)
     return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model,
                        record.epochs_completed, record.iterations, record.terminated_early)
+
+
+def _build_trainer(builder: Builder) -> Any:
+    """Build in canonical order (MMAR_SPEC §2.6): the model comes first, from the freshly seeded RNG,
+    whatever order the trainer's arguments list things in; then the trainer and what it needs."""
+    for slot in ("model", "loss", "optimizer", "lr_scheduler"):
+        if builder.declared("train", slot):
+            builder.get("train", slot)
+    trainer = builder.get("train", "trainer")
+    _seed_datasets(builder, builder.loaded.seed)
+    return trainer
 
 
 def _run(trainer: Any, builder: Builder, record: RunRecord, settings: DeterminismSettings, show_progress: bool,
@@ -204,30 +190,45 @@ def _seed_datasets(builder: Builder, seed: int) -> None:
             logger.debug("%s.dataset: %d random transforms seeded", section, count)
 
 
-def _written_since(path: Path, started_at: datetime) -> Path | None:
-    """``path`` if this run wrote it; a file left by an earlier run is not this run's output."""
-    if not path.exists():
-        return None
-    if path.stat().st_mtime < started_at.timestamp():
-        logger.warning("%s is from an earlier run; this run saved no key-metric checkpoint", path)
-        return None
-    return path
+Signature = tuple[int, int, int]
 
 
-def _datalist_digests(loaded: LoadedConfig) -> dict[str, str]:
+def _signatures(folder: Path) -> dict[str, Signature]:
+    """(inode, mtime ns, size) of the model files before the run, to tell which ones the run wrote.
+
+    Not a clock comparison: coarse or skewed file-system clocks (NFS, cluster volumes) would lie.
+    """
     found = {}
-    for section in ("train", "validate"):
-        model = loaded.model.section(section)
-        dataset = getattr(model, "dataset", None) if model else None
-        if dataset is not None and dataset.data_list_file_path and Path(dataset.data_list_file_path).is_file():
-            found[section] = file_digest(Path(dataset.data_list_file_path))
+    for name in (FINAL_MODEL, BEST_MODEL):
+        path = folder / name
+        if path.is_file():
+            stat = path.stat()
+            found[name] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
     return found
 
 
-def _save_atomic(obj: Any, path: Path, torch: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+def _written_by_run(path: Path, before: dict[str, Signature]) -> bool:
+    if not path.is_file():
+        return False
+    stat = path.stat()
+    return before.get(path.name) != (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def _datalist_digests(builder: Builder) -> dict[str, str]:
+    found = {}
+    for section in ("train", "validate"):
+        spec = builder.spec(section, "dataset")
+        if spec is not None and spec.data_list_file_path:
+            file, _, _ = builder.datalist_source(section)
+            if file.is_file():
+                found[section] = file_digest(file)
+    return found
+
+
+def _save_checkpoint(obj: Any, path: Path) -> None:
+    import torch
+
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _existing_files(folder: Path) -> set[Path] | None:

@@ -163,3 +163,46 @@ def test_real_process_exit_code_and_no_traceback(make_mmar: Callable[..., Path])
         assert "Traceback" not in done.stderr
         assert "custom/broken.py, line 2" in done.stderr and "train.loss.path" in done.stderr
     assert not (root / "models").exists()
+
+
+def test_set_cannot_reach_into_sections(make_mmar: Callable[..., Path]) -> None:
+    assert_bad_input(invoke("check", str(make_mmar()), "--set", "train.trainer.args.max_epochs=3"),
+                     "--set: train.trainer.args.max_epochs: --set changes variables, not the train/validate sections")
+
+
+def test_set_of_an_unknown_variable_warns(make_mmar: Callable[..., Path]) -> None:
+    result = invoke("check", str(make_mmar()), "--set", "epoch=2")
+    assert result.exit_code == 0, result.stderr
+    assert "warning: --set: epoch: no variable 'epoch' is defined or used" in result.stderr
+    assert "did you mean epochs" in result.stderr
+
+
+def test_environment_values_are_typed(make_mmar: Callable[..., Path]) -> None:
+    root = make_mmar(environment={"DATA_ROOT": 5})
+    assert_bad_input(invoke("check", str(root)), "config/environment.json: DATA_ROOT: Input should be a valid string, got 5")
+
+
+def test_datalist_that_is_not_a_list_of_objects(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    listing = tmp_path / "odd.json"
+    listing.write_text(json.dumps({"training": ["imagesTr/a.nii.gz"], "validation": []}))
+    root = make_mmar(environment={"DATASET_JSON": str(listing)})
+    assert_bad_input(invoke("check", str(root)), "train.dataset.data_list_file_path", "not a Decathlon-style list")
+
+
+def test_missing_datalist_is_reported_at_its_path(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    root = make_mmar(environment={"DATASET_JSON": str(tmp_path / "nope.json")})
+    text = assert_bad_input(invoke("check", str(root)), "train.dataset.data_list_file_path: datalist", "not found")
+    assert "validate.dataset.data_list_file_path" in text
+
+
+def test_model_that_is_not_a_module(make_mmar: Callable[..., Path]) -> None:
+    root = make_mmar(edit=lambda c: set_model(c, {"path": "odd.NotANet"}), custom={"odd.py": "class NotANet:\n    pass\n"})
+    assert_bad_input(invoke("train", str(root), "--set", "num_workers=0"), "train.model: NotANet is not a torch.nn.Module")
+
+
+def test_ckpt_dir_that_is_a_file(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    root = make_mmar()
+    assert_bad_input(invoke("check", str(root), "--set", f"MMAR_CKPT_DIR={blocker}"), "MMAR_CKPT_DIR", "is not a folder")
+    assert blocker.read_text() == "x"

@@ -47,6 +47,17 @@ class Probe:
         dataset = engine.data_loader.dataset
         with open(self.out, "w") as handle:
             json.dump({"seen": self.seen, "unseeded": unseeded_randomizables(dataset)}, handle)
+
+
+from monai.data import CacheDataset
+from monai.transforms import RandGaussianNoise
+
+
+class DictAugmentedDataset(CacheDataset):
+    """Holds a random transform in a dict: neither Compose nor MONAI's DataLoader seeding reaches it."""
+    def __init__(self, data, transform, cache_rate, num_workers, progress):
+        super().__init__(data=data, transform=transform, cache_rate=cache_rate, num_workers=num_workers, progress=progress)
+        self.extra = {"noise": RandGaussianNoise(prob=1.0)}
 '''
 
 
@@ -55,11 +66,12 @@ def test_strict_mode_and_seeded_transforms_during_training(make_mmar: Callable[.
 
     def edit(config: dict) -> None:
         config["train"]["handlers"][:0] = [{"path": "probe.Relaxer"}, {"path": "probe.Probe", "args": {"out": str(out)}}]
+        config["train"]["dataset"]["path"] = "probe.DictAugmentedDataset"
 
     root = make_mmar(edit=edit, custom={"probe.py": PROBE})
     result = run_training(load_train_config(root, overrides=[*TINY_SET, "epochs=1"]), show_progress=False)
     report = json.loads(out.read_text())
     assert report["seen"], "the probe saw no iteration"
     assert all(s["strict"] and not s["warn_only"] and not s["cudnn_benchmark"] for s in report["seen"])
-    assert report["unseeded"] == []
+    assert report["unseeded"] == []  # the dict-held transform too
     assert result.epochs_completed == 1 and (root / "models" / "run_manifest.json").is_file()

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from runner.components.build import Builder, derive_seed
+from runner.components.build import Builder
 from runner.config.load import load_train_config
 from runner.determinism import (
     DeterminismSettings,
     apply_determinism,
     attach_strict_guard,
+    derive_seed,
     seed_randomizables,
     unseeded_randomizables,
 )

@@ -103,3 +103,10 @@ def test_mmar_places_have_defaults_below_every_source(tmp_path: Path) -> None:
     assert issues == [] and origin["MMAR_CKPT"] == "runner default"
     assert variables["MMAR_CKPT"] == str(tmp_path / "out" / "model.pt")
     assert variables["MMAR_EVAL_OUTPUT_PATH"] == str(tmp_path / "eval")
+
+
+def test_variable_cycles_are_reported_not_truncated() -> None:
+    issues: list = []
+    substitute({"x": "{a}"}, {"a": "{b}/x", "b": "{a}"}, "c.json", "", issues)
+    assert len(issues) == 1 and "cycle: {a} -> {b} -> {a}" in issues[0].message
+    assert issues[0].path == "x"
