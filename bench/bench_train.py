@@ -282,9 +282,14 @@ def rotated(items: list[str], shift: int) -> list[str]:
     return items[shift:] + items[:shift]
 
 
-def run_benchmark(workspace: Workspace, commands: dict[str, Command], reps: int) -> list[Measurement]:
-    """All repetitions, the variants in a rotating order."""
+def run_benchmark(workspace: Workspace, commands: dict[str, Command], reps: int, warmup: int = 1) -> list[Measurement]:
+    """Warm-up rounds (discarded: the first process pays for a cold page cache), then all
+    repetitions, the variants in a rotating order."""
     order = [*TRAIN_VARIANTS, CHECK]
+    for round_ in range(1, warmup + 1):
+        for variant in order:
+            result = measure(variant, commands[variant], workspace, 0, 0)
+            log(f"warm-up {round_}/{warmup} {variant:<13} total {result.total_s:7.2f} s (not counted)")
     measurements: list[Measurement] = []
     for rep in range(1, reps + 1):
         for position, variant in enumerate(rotated(order, rep - 1)):
@@ -311,8 +316,17 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, float | No
     return summary
 
 
-def ratios(summary: dict[str, dict[str, float | None]]) -> dict[str, float]:
-    """The two goal ratios and the first-iteration difference mmar - monai_bundle."""
+def paired_ratio(measurements: list[Measurement], variant: str, baseline: str, field_name: str) -> float:
+    """Median over repetitions of variant/baseline within the same repetition (cancels machine drift)."""
+    by_rep: dict[int, dict[str, Measurement]] = {}
+    for m in measurements:
+        by_rep.setdefault(m.rep, {})[m.variant] = m
+    values = [getattr(runs[variant], field_name) / getattr(runs[baseline], field_name) for runs in by_rep.values()]
+    return statistics.median(values)
+
+
+def ratios(summary: dict[str, dict[str, float | None]], measurements: list[Measurement]) -> dict[str, float]:
+    """The two goal ratios (of medians, and paired per repetition) and the first-iteration difference."""
     def value(variant: str, key: str) -> float:
         number = summary[variant][key]
         assert number is not None
@@ -324,6 +338,8 @@ def ratios(summary: dict[str, dict[str, float | None]]) -> dict[str, float]:
         "mmar_over_handwritten_total": value("mmar", "median_total_s") / value("handwritten", "median_total_s"),
         "mmar_over_monai_bundle_first_iteration": mmar_first / bundle_first,
         "mmar_minus_monai_bundle_first_iteration_s": mmar_first - bundle_first,
+        "paired_mmar_over_handwritten_total": paired_ratio(measurements, "mmar", "handwritten", "total_s"),
+        "paired_mmar_over_monai_bundle_first_iteration": paired_ratio(measurements, "mmar", "monai_bundle", "first_iteration_s"),
     }
 
 
@@ -350,6 +366,8 @@ def render(summary: dict[str, dict[str, float | None]], found: dict[str, float],
         f"{'met' if total_ratio <= GOAL_TOTAL_RATIO else 'NOT met'})",
         f"mmar vs monai_bundle time to first iteration: {first_ratio:.3f}x ({first_delta:+.2f} s; goal: mmar not slower: "
         f"{'met' if first_delta <= 0 else 'NOT met'})",
+        f"paired per repetition (median of ratios): total {found['paired_mmar_over_handwritten_total']:.3f}, "
+        f"first iteration vs monai_bundle {found['paired_mmar_over_monai_bundle_first_iteration']:.3f}x",
         f"mmar check median: {cell(summary[CHECK]['median_total_s'])} s",
     ]
     return "\n".join(lines)
@@ -385,6 +403,7 @@ def machine_description() -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5, help="repetitions of every variant (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="uncounted rounds of every variant first (default 1)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs per run (default 10)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"raw results JSON (default {DEFAULT_OUT.relative_to(REPO)})")
     args = parser.parse_args(argv)
@@ -404,17 +423,18 @@ def main(argv: list[str] | None = None) -> int:
             workspace = prepare_workspace(Path(tmp))
             commands = build_commands(workspace, sizes, bundle_prefix)
             log(f"workspace {workspace.root}; MONAI bundle launcher: {launcher_name}")
-            measurements = run_benchmark(workspace, commands, args.reps)
+            measurements = run_benchmark(workspace, commands, args.reps, args.warmup)
     except VariantFailed as exc:
         print(f"benchmark FAILED: {exc}", file=sys.stderr, flush=True)
         return 1
     summary = summarize(measurements)
-    found = ratios(summary)
+    found = ratios(summary, measurements)
     log("")
     log(render(summary, found, args.reps, args.epochs))
     result = {
         "started_at": started_at,
         "reps": args.reps,
+        "warmup_rounds": args.warmup,
         "sizes": asdict(sizes),
         "machine": machine_description(),
         "monai_bundle_launcher": launcher_name,
