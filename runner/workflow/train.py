@@ -164,7 +164,8 @@ def _run(trainer: Any, builder: Builder, record: RunRecord, settings: Determinis
             raise
         except Exception as exc:
             raise RunFailedError(f"training failed: {type(exc).__name__}: {exc}") from exc
-        return getattr(trainer, "network", None) or builder.get("train", "model")
+        network = getattr(trainer, "network", None)
+        return network if network is not None else builder.get("train", "model")
     runner = getattr(trainer, "run", None) or getattr(trainer, "train", None) or trainer
     if not callable(runner):
         raise RunFailedError(f"{type(trainer).__name__} has no run() or train() method and is not callable")
@@ -174,7 +175,9 @@ def _run(trainer: Any, builder: Builder, record: RunRecord, settings: Determinis
         raise
     except Exception as exc:
         raise RunFailedError(f"training failed: {type(exc).__name__}: {exc}") from exc
-    network = getattr(trainer, "network", None) or getattr(trainer, "model", None)
+    network = getattr(trainer, "network", None)
+    if network is None:
+        network = getattr(trainer, "model", None)
     if network is None and builder.declared("train", "model"):
         network = builder.get("train", "model")
     if network is None:
