@@ -113,11 +113,8 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
           progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True) -> None:
     """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json."""
     _setup_logging(verbose)
-    from runner.determinism import prepare_process_env
-
-    prepare_process_env()
     from runner.config.load import load_train_config
-    from runner.workflow.train import run_training
+    from runner.workflow.train import run_training  # pins the process env before torch loads
 
     try:
         loaded = load_train_config(_mmar(mmar, m), config, environment, set_ or [])
