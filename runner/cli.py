@@ -86,20 +86,13 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
           set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Validate an MMAR: config schema, variables, components, references, datalist. Builds nothing heavy."""
     _setup_logging(verbose)
-    from runner.components.check import check_components
+    from runner.components.check import check_mmar
     from runner.config.load import load_train_config
-    from runner.errors import ConfigError
-    from runner.mmar import custom_code_on_path
 
     try:
         loaded = load_train_config(_mmar(mmar, m), config, environment, set_ or [], strict=False)
-        with custom_code_on_path(loaded.mmar.root):
-            issues = [*loaded.errors, *loaded.warnings, *check_components(loaded)]
-        errors = [i for i in issues if i.severity == "error"]
-        for warning in (i for i in issues if i.severity == "warning"):
+        for warning in check_mmar(loaded):
             logger.warning("%s", warning.render())
-        if errors:
-            raise ConfigError(errors)
     except MmarRunnerError as exc:
         _fail(exc, verbose)
     except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v

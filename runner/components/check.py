@@ -16,7 +16,22 @@ from runner.components.resolve import accepts, check_binding, resolve_target
 from runner.components.wiring import implicit_providers
 from runner.config.load import LoadedConfig
 from runner.config.models import ComponentSpec, RefSpec
-from runner.errors import ComponentError, ConfigIssue
+from runner.errors import ComponentError, ConfigError, ConfigIssue
+from runner.mmar import custom_code_on_path
+
+
+def check_mmar(loaded: LoadedConfig) -> list[ConfigIssue]:
+    """Everything ``mmar check`` reports, in one pass; raises ``ConfigError`` if any is an error.
+
+    Returns the warnings. Includes what loading deferred (``LoadedConfig.errors``) and runs the
+    component check with the MMAR's ``custom/`` importable. ``mmar train`` runs it too.
+    """
+    with custom_code_on_path(loaded.mmar.root):
+        issues = [*loaded.errors, *loaded.warnings, *check_components(loaded)]
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise ConfigError(errors)
+    return issues
 
 
 def check_components(loaded: LoadedConfig) -> list[ConfigIssue]:

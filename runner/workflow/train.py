@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.components.build import Builder
-from runner.components.check import check_components
+from runner.components.check import check_mmar
 from runner.config.load import LoadedConfig
 from runner.determinism import (
     DeterminismSettings,
@@ -27,7 +27,7 @@ from runner.determinism import (
     read_back_flags,
     seed_randomizables,
 )
-from runner.errors import ConfigError, MmarRunnerError, RunFailedError
+from runner.errors import MmarRunnerError, RunFailedError
 from runner.jsonio import write_atomic, write_json_atomic
 from runner.manifest import file_digest, manifest_base, model_state, weights_digest, write_manifest
 from runner.mmar import custom_code_on_path
@@ -64,16 +64,6 @@ def pick_device(use_gpu: bool) -> Any:
     return torch.device("cuda:0" if use_gpu and torch.cuda.is_available() else "cpu")
 
 
-def validate_or_raise(loaded: LoadedConfig) -> list[Any]:
-    """Run the static component check; raise on errors, return warnings."""
-    with custom_code_on_path(loaded.mmar.root):
-        issues = check_components(loaded)
-    errors = [i for i in issues if i.severity == "error"]
-    if errors:
-        raise ConfigError(errors)
-    return [*loaded.warnings, *[i for i in issues if i.severity == "warning"]]
-
-
 def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bool = True) -> TrainResult:
     """Train as the config says and write model, stats and manifest under MMAR_CKPT_DIR.
 
@@ -82,7 +72,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         RunFailedError: training failed; the manifest then says ``status: "failed"``.
     """
     prepare_process_env()
-    warnings = validate_or_raise(loaded)
+    warnings = check_mmar(loaded)
     for warning in warnings:
         logger.warning("%s", warning.render())
     settings = settings_for(loaded)
