@@ -34,6 +34,9 @@ EnvOpt = Annotated[Optional[str], typer.Option("-e", "--environment", help="envi
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override variables: --set epochs=2 learning_rate=1e-3", show_default=False)]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Debug logging; show error causes.")]
 
+QUIET_LIBRARIES = ("ignite", "monai", "torch", "PIL", "matplotlib", "h5py", "urllib3", "filelock", "numexpr", "tensorboard")
+
+
 def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -41,10 +44,12 @@ def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
     root.addHandler(handler)
-    root.setLevel(logging.WARNING)
+    # INFO at the root, so a BYOC module's own ``logging.getLogger(__name__).info(...)`` is seen;
+    # the libraries' INFO chatter is not (the runner reports epochs itself).
+    root.setLevel(logging.INFO)
     logging.getLogger("runner").setLevel(logging.DEBUG if verbose else logging.INFO)
-    logging.getLogger("ignite").setLevel(logging.WARNING)
-    logging.getLogger("monai").setLevel(logging.WARNING)
+    for library in QUIET_LIBRARIES:
+        logging.getLogger(library).setLevel(logging.WARNING)
 
 
 class _Formatter(logging.Formatter):
@@ -120,8 +125,12 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
     typer.echo(f"best model:    {result.best_model or '(none: no key-metric checkpoint was saved)'}")
     typer.echo(f"manifest:      {result.manifest_path}")
     typer.echo(f"weights:       {result.weights_digest}")
-    typer.echo(f"epochs:        {result.epochs_completed}, iterations: {result.iterations}"
-               + (" (ended early)" if result.terminated_early else ""))
+    if result.epochs_completed is None:
+        typer.echo("epochs:        not recorded (a bring-your-own trainer runs its own loop)")
+    else:
+        planned = f" of {result.planned_iterations}" if result.planned_iterations else ""
+        typer.echo(f"epochs:        {result.epochs_completed}, iterations: {result.iterations}{planned}"
+                   + (" (ended early)" if result.terminated_early else ""))
 
 
 @app.command()

@@ -83,6 +83,21 @@ def file_digest(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def folder_digest(folder: Path) -> str | None:
+    """sha256 over the relative paths and bytes of a folder's files (caches excluded); None if absent.
+
+    For ``custom/``: two runs with the same config but different BYOC code must not look alike.
+    """
+    if not folder.is_dir():
+        return None
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(file_digest(path).encode() + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
 def library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("mmar-runner", "torch", "monai", "pytorch-ignite", "numpy", "pydantic", "nibabel"):
@@ -188,6 +203,7 @@ def manifest_base(
         "amp": {"requested": loaded.model.amp, "in_force": amp_in_force},
         "config_digest": config_digest(loaded.resolved, mmar.root),
         "datalist_digests": dict(datalist_digests),
+        "custom_code_digest": folder_digest(mmar.custom_dir),
         "max_epochs": loaded.model.epochs,
         "versions": library_versions(),
         "device": device_fingerprint(device),

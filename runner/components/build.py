@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.components import expressions
+from runner.components.contracts import CheckedIteration, require_handler, require_iteration, with_legacy_event_hook
 from runner.components.registry import user_code_location
 from runner.components.resolve import accepts, check_binding, resolve_target
 from runner.components.wiring import CLASS_CHECKED, OBJECT_NAMES_TO_SLOTS, adapt_explicit, implicit_providers
@@ -27,6 +28,16 @@ from runner.mmar import resolve_in_mmar
 logger = logging.getLogger(__name__)
 
 TRANSFORM_LISTS = ("pre_transforms", "post_transforms")
+
+
+def is_function_iteration(target: Any) -> bool:
+    """An ``iteration`` given as a plain function is the iteration itself, not a factory to call."""
+    import inspect
+
+    return inspect.isfunction(target)
+
+
+FUNCTION_ITERATION_ARGS = "a function used as the iteration is called as f(engine, batchdata) and takes no args; use a class to configure it"
 
 
 class ConfigState:
@@ -217,8 +228,14 @@ class Builder:
         }
 
     def build_component(self, spec: ComponentSpec, section: str, slot: str, config_path: str) -> Any:
-        """Resolve, wire, bind and construct one component."""
+        """Resolve, wire, bind and construct one component, then check the contract of its slot."""
         target = resolve_target(spec, self.file, config_path)
+        if slot == "iteration" and is_function_iteration(target):
+            if spec.args:
+                raise ComponentError(self.file, f"{config_path}.args", FUNCTION_ITERATION_ARGS)
+            return self._checked_iteration(target, section, spec, config_path)
+        if slot in ("trainer", "evaluator"):
+            target = with_legacy_event_hook(target)
         kwargs = {k: self.resolve_value(v, section, f"{config_path}.args.{k}") for k, v in spec.args.items()}
         kwargs = adapt_explicit(self, section, slot, target, kwargs)
         for name, provider in implicit_providers(self, section, slot, target).items():
@@ -232,12 +249,21 @@ class Builder:
                                          f"{type(exc).__name__}: {exc}", hint=f"set \"{name}\" in {config_path}.args") from exc
         check_binding(target, kwargs, spec.label, self.file, config_path)
         try:
-            return target(**kwargs)
+            obj = target(**kwargs)
         except ComponentError:
             raise
         except Exception as exc:  # noqa: BLE001 - constructor of user or library code
             where = user_code_location(exc)
             raise ComponentError(self.file, config_path, f"{spec.label}(...) raised{where} {type(exc).__name__}: {exc}") from exc
+        if slot == "handlers":
+            require_handler(obj, spec.label, self.file, config_path)
+        elif slot == "iteration":
+            return self._checked_iteration(obj, section, spec, config_path)
+        return obj
+
+    def _checked_iteration(self, iteration: Any, section: str, spec: ComponentSpec, config_path: str) -> CheckedIteration:
+        require_iteration(iteration, spec.label, self.file, config_path)
+        return CheckedIteration(iteration, section == "train", spec.label, self.file, config_path)
 
     # ---- helpers the wiring table uses --------------------------------------------------
     def datalist_source(self, section: str) -> tuple[Path, Path | None, str]:

@@ -6,12 +6,14 @@ signature), but no model, dataset or engine is created and nothing is written.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
 
 from runner.components import expressions
-from runner.components.build import Builder, iter_specs
+from runner.components.build import FUNCTION_ITERATION_ARGS, Builder, is_function_iteration, iter_specs
+from runner.components.contracts import HANDLER_HINT, handler_problem
 from runner.components.resolve import accepts, check_binding, resolve_target
 from runner.components.wiring import implicit_providers
 from runner.config.load import LoadedConfig
@@ -58,6 +60,12 @@ def _check_one(builder: Builder, section: str, slot: str, spec: ComponentSpec, p
     target = resolve_target(spec, builder.file, path)
     for key, value in spec.args.items():
         _check_value(builder, section, value, f"{path}.args.{key}", issues)
+    if slot == "iteration" and is_function_iteration(target):
+        if spec.args:
+            issues.append(ConfigIssue(builder.file, f"{path}.args", FUNCTION_ITERATION_ARGS))
+        return
+    if slot == "handlers" and inspect.isclass(target) and (problem := handler_problem(target, spec.label)):
+        issues.append(ConfigIssue(builder.file, path, problem, HANDLER_HINT))
     names = set(spec.args)
     names |= {n for n in implicit_providers(builder, section, slot, target) if accepts(target, n)}
     check_binding(target, names, spec.label, builder.file, path)

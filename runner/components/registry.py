@@ -124,6 +124,19 @@ def _raised_on_import(module_name: str, exc: BaseException) -> LookupFailure:
     return LookupFailure(f"importing module '{module_name}' failed{where}: {detail}")
 
 
+def definition_site(obj: Any) -> str:
+    """`` (custom/x.py, line 3)`` where a class or function is defined (an instance: its class); "" if unknown."""
+    import inspect
+
+    target = obj if inspect.isclass(obj) or inspect.isroutine(obj) else type(obj)
+    try:
+        file = inspect.getsourcefile(target)
+        _, line = inspect.getsourcelines(target)
+    except (TypeError, OSError):
+        return ""
+    return f" ({file}, line {line})" if file else ""
+
+
 def user_code_location(exc: BaseException) -> str:
     """`` (custom/x.py, line 3)`` for the innermost frame outside the Python/library install."""
     if isinstance(exc, SyntaxError) and exc.filename:

@@ -32,16 +32,30 @@ def signature_of(target: Any) -> inspect.Signature | None:
         return None
 
 
-def accepts(target: Any, name: str) -> bool:
-    """Whether ``target`` takes a parameter literally called ``name`` (``**kwargs`` does not count)."""
+def named_parameters(target: Any) -> dict[str, inspect.Parameter]:
+    """The parameters ``target`` takes by name.
+
+    A subclass whose ``__init__`` ends in ``**kwargs`` usually passes them on to its base
+    (``def __init__(self, *args, extra=1, **kwargs): super().__init__(*args, **kwargs)``, the
+    usual shape of a custom trainer), so the base's named parameters count as accepted too.
+    """
     signature = signature_of(target)
     if signature is None:
-        return False
-    parameter = signature.parameters.get(name)
-    return parameter is not None and parameter.kind in (
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        inspect.Parameter.KEYWORD_ONLY,
-    )
+        return {}
+    named = {n: p for n, p in signature.parameters.items()
+             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+    forwards = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    if forwards and inspect.isclass(target):
+        base = next((b for b in target.__mro__[1:] if "__init__" in vars(b)), object)
+        if base is not object:
+            for name, parameter in named_parameters(base).items():
+                named.setdefault(name, parameter)
+    return named
+
+
+def accepts(target: Any, name: str) -> bool:
+    """Whether ``target`` takes a parameter called ``name``, itself or through ``**kwargs`` to its base class."""
+    return name in named_parameters(target)
 
 
 def check_binding(target: Any, names: Iterable[str], label: str, file: str, config_path: str) -> None:

@@ -38,6 +38,8 @@ class RunRecord:
     iterations: int = 0
     epochs_completed: int = 0
     first_iteration_at: float | None = None
+    planned_iterations: int | None = None
+    attached: bool = False
     _running_loss: list[float] = field(default_factory=list)
     _validated: dict[str, float] = field(default_factory=dict)
 
@@ -45,6 +47,12 @@ class RunRecord:
         from ignite.engine import Events
 
         started = time.perf_counter()
+        self.attached = True
+
+        def on_started(engine: Any) -> None:
+            state = engine.state
+            if state.max_epochs and state.epoch_length:
+                self.planned_iterations = state.max_epochs * state.epoch_length
 
         def on_iteration(engine: Any) -> None:
             if self.first_iteration_at is None:
@@ -82,6 +90,7 @@ class RunRecord:
 
         if evaluator is not None:
             evaluator.add_event_handler(Events.COMPLETED, on_validated)
+        trainer.add_event_handler(Events.STARTED, on_started)
         trainer.add_event_handler(Events.ITERATION_COMPLETED, on_iteration)
         trainer.add_event_handler(Events.EPOCH_COMPLETED, on_epoch)
         trainer.add_event_handler(Events.TERMINATE, on_terminate)
@@ -91,10 +100,14 @@ class RunRecord:
             ProgressBar(persist=False).attach(trainer, output_transform=lambda out: {"loss": output_loss(out) or 0.0})
 
     def summary(self) -> dict[str, Any]:
-        """What the run did, for the manifest (also after a failure)."""
+        """What the run did, for the manifest (also after a failure); None where a BYOW trainer did not say."""
+        if not self.attached:
+            return {"epochs_completed": None, "iterations": None, "planned_iterations": None, "ended_early": None,
+                    "key_metric": None}
         return {
             "epochs_completed": self.epochs_completed,
             "iterations": self.iterations,
+            "planned_iterations": self.planned_iterations,
             "ended_early": self.terminated_early,
             "key_metric": {"name": self.key_metric_name, "best": self.best_metric, "best_epoch": self.best_epoch},
         }

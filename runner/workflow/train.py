@@ -17,6 +17,7 @@ from typing import Any
 
 from runner.components.build import Builder
 from runner.components.check import check_mmar
+from runner.components.registry import user_code_location
 from runner.config.load import LoadedConfig
 from runner.determinism import (
     DeterminismSettings,
@@ -27,7 +28,7 @@ from runner.determinism import (
     read_back_flags,
     seed_randomizables,
 )
-from runner.errors import MmarRunnerError, RunFailedError
+from runner.errors import BAD_INPUT_EXIT, MmarRunnerError, RunFailedError
 from runner.jsonio import write_atomic, write_json_atomic
 from runner.manifest import file_digest, manifest_base, model_state, weights_digest, write_manifest
 from runner.mmar import custom_code_on_path
@@ -49,9 +50,10 @@ class TrainResult:
     weights_digest: str
     final_model: Path
     best_model: Path | None
-    epochs_completed: int
-    iterations: int
+    epochs_completed: int | None
+    iterations: int | None
     terminated_early: bool
+    planned_iterations: int | None = None
 
 
 def settings_for(loaded: LoadedConfig) -> DeterminismSettings:
@@ -94,12 +96,19 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
             _remove_new_files(ckpt_dir, files_before)
             raise
         base = manifest_base(loaded, command, started_at, flags, amp, device, _datalist_digests(builder), warnings)
+        base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
+                           "kind": "ignite" if _is_engine(trainer) else "bring-your-own"}
         write_manifest(ckpt_dir, {**base, "status": "running"})
         record = RunRecord()
         try:
             network = _run(trainer, builder, record, settings, show_progress, loaded)
         except MmarRunnerError as exc:
-            write_manifest(ckpt_dir, {**base, "status": "failed", "error": exc.message, **record.summary()})
+            if exc.exit_code == BAD_INPUT_EXIT:
+                # A BYOC contract broken at run time (an iteration without a loss...): bad input,
+                # found at the first iteration, so nothing this run wrote is worth keeping.
+                _remove_new_files(ckpt_dir, files_before)
+            else:
+                write_manifest(ckpt_dir, {**base, "status": "failed", "error": exc.message, **record.summary()})
             raise
     duration = time.perf_counter() - started
     state = model_state(network)
@@ -124,8 +133,9 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         },
     }
     manifest_path = write_manifest(ckpt_dir, manifest)
-    return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model,
-                       record.epochs_completed, record.iterations, record.terminated_early)
+    summary = record.summary()
+    return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model, summary["epochs_completed"],
+                       summary["iterations"], bool(summary["ended_early"]), summary["planned_iterations"])
 
 
 def _build_trainer(builder: Builder) -> Any:
@@ -142,29 +152,17 @@ def _build_trainer(builder: Builder) -> Any:
 def _run(trainer: Any, builder: Builder, record: RunRecord, settings: DeterminismSettings, show_progress: bool,
          loaded: LoadedConfig) -> Any:
     """Run an ignite engine, or a bring-your-own trainer, and return the trained network."""
-    from ignite.engine import Engine
-
-    if isinstance(trainer, Engine):
+    if _is_engine(trainer):
         evaluator = builder.built("validate", "evaluator")
         record.attach(trainer, evaluator, loaded.model.epochs, show_progress)
         attach_strict_guard(trainer, settings)
-        try:
-            trainer.run()
-        except MmarRunnerError:
-            raise
-        except Exception as exc:
-            raise RunFailedError(f"training failed: {type(exc).__name__}: {exc}") from exc
+        _call_user(trainer.run)
         network = getattr(trainer, "network", None)
         return network if network is not None else builder.get("train", "model")
     runner = getattr(trainer, "run", None) or getattr(trainer, "train", None) or trainer
     if not callable(runner):
         raise RunFailedError(f"{type(trainer).__name__} has no run() or train() method and is not callable")
-    try:
-        runner()
-    except MmarRunnerError:
-        raise
-    except Exception as exc:
-        raise RunFailedError(f"training failed: {type(exc).__name__}: {exc}") from exc
+    _call_user(runner)
     network = getattr(trainer, "network", None)
     if network is None:
         network = getattr(trainer, "model", None)
@@ -173,6 +171,22 @@ def _run(trainer: Any, builder: Builder, record: RunRecord, settings: Determinis
     if network is None:
         raise RunFailedError(f"{type(trainer).__name__} exposes no .network or .model to digest")
     return network
+
+
+def _is_engine(trainer: Any) -> bool:
+    from ignite.engine import Engine
+
+    return isinstance(trainer, Engine)
+
+
+def _call_user(run: Any) -> None:
+    """Run training; a failure in it names the innermost frame of the user's code, when there is one."""
+    try:
+        run()
+    except MmarRunnerError:
+        raise
+    except Exception as exc:
+        raise RunFailedError(f"training failed{user_code_location(exc)}: {type(exc).__name__}: {exc}") from exc
 
 
 def _seed_datasets(builder: Builder, seed: int) -> None:

@@ -141,7 +141,7 @@ def test_datalist_key_and_files_are_checked(make_mmar: Callable[..., Path], tmp_
 def test_failed_train_leaves_nothing_in_models(make_mmar: Callable[..., Path]) -> None:
     # The TensorBoard handler writes its event file when constructed; the handler after it fails.
     root = make_mmar(edit=lambda c: c["train"]["handlers"].append({"path": "boom.Boom"}),
-                     custom={"boom.py": "class Boom:\n    def __init__(self):\n        raise ValueError('no')\n"})
+                     custom={"boom.py": "class Boom:\n    def __init__(self):\n        raise ValueError('no')\n\n    def attach(self, engine):\n        pass\n"})
     result = invoke("train", str(root), "--set", "epochs=1", "num_workers=0")
     assert_bad_input(result, "train.handlers[6]: Boom(...) raised", "custom/boom.py, line 3", "ValueError: no")
     assert not (root / "models").exists()

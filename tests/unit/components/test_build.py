@@ -20,6 +20,9 @@ class Recorder:
     def __init__(self, **kwargs):
         self.kwargs = kwargs
 
+    def attach(self, engine):
+        pass
+
 class Boom:
     def __init__(self, **kwargs):
         raise RuntimeError("must not be built")

@@ -1,0 +1,1 @@
+"""Clara Train's ``medl.engines`` namespace (compatibility; see :mod:`medl`)."""
