@@ -41,7 +41,7 @@ test: install  ## the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check runner tests bench
+	$(BIN)/ruff check runner medl tests bench bundles
 
 bench: install
 	$(BIN)/python bench/bench_train.py

@@ -99,7 +99,8 @@ def import_path(dotted: str) -> Any:
         for attr in parts[cut:]:
             if not hasattr(value, attr):
                 hint = _attr_hint(value, attr)
-                raise TargetNotFound(LookupFailure(f"module '{module_name}' has no attribute '{'.'.join(parts[cut:])}'", hint))
+                where = f" ({module.__file__})" if getattr(module, "__file__", None) else ""
+                raise TargetNotFound(LookupFailure(f"module '{module_name}'{where} has no attribute '{'.'.join(parts[cut:])}'", hint))
             value = getattr(value, attr)
         return value
     raise TargetNotFound(

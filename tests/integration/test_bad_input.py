@@ -67,7 +67,8 @@ def test_path_to_missing_module(make_mmar: Callable[..., Path]) -> None:
 def test_path_to_missing_class_in_existing_custom_module(make_mmar: Callable[..., Path]) -> None:
     root = make_mmar(edit=lambda c: c["train"].update(loss={"path": "my_losses.Dyce"}),
                      custom={"my_losses.py": "class Dice:\n    pass\n"})
-    assert_bad_input(invoke("check", str(root)), "train.loss.path: module 'my_losses' has no attribute 'Dyce'", "did you mean Dice?")
+    assert_bad_input(invoke("check", str(root)), "train.loss.path: module 'my_losses' (", "custom/my_losses.py) has no attribute 'Dyce'",
+                     "did you mean Dice?")
 
 
 def test_custom_module_raising_on_import_shows_its_file_and_line(make_mmar: Callable[..., Path]) -> None:

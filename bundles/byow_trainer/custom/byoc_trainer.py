@@ -66,7 +66,7 @@ class Trainer:
                 scaler.scale(loss).backward()
                 scaler.step(self.optimizer)
                 scaler.update()
-                total, steps = total + float(loss), steps + 1
+                total, steps = total + float(loss.detach()), steps + 1
             logger.info("byow epoch %d/%d  loss %.4f", epoch, self.num_epochs, total / steps)
         self.save()
 
