@@ -43,6 +43,7 @@ def _setup_logging(verbose: bool) -> None:
         root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Formatter())
+    handler.addFilter(_drop_engine_exception_echo)
     root.addHandler(handler)
     # INFO at the root, so a BYOC module's own ``logging.getLogger(__name__).info(...)`` is seen;
     # the libraries' INFO chatter is not (the runner reports epochs itself).
@@ -50,6 +51,11 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("runner").setLevel(logging.DEBUG if verbose else logging.INFO)
     for library in QUIET_LIBRARIES:
         logging.getLogger(library).setLevel(logging.WARNING)
+
+
+def _drop_engine_exception_echo(record: logging.LogRecord) -> bool:
+    """ignite logs every exception that ends a run before re-raising it; the CLI reports it once itself."""
+    return not (record.name.startswith("ignite") and "terminating due to exception" in record.getMessage())
 
 
 class _Formatter(logging.Formatter):

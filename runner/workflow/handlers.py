@@ -114,11 +114,12 @@ class RunRecord:
 
     def train_stats(self, duration: float) -> dict[str, Any]:
         """The content of train_stats.json (Clara wrote it with --write_train_stats)."""
+        summary = self.summary()
         return {
             "total_time_s": round(duration, 3),
-            "epochs_completed": self.epochs_completed,
-            "iterations": self.iterations,
-            "terminated_early": self.terminated_early,
+            "epochs_completed": summary["epochs_completed"],
+            "iterations": summary["iterations"],
+            "terminated_early": summary["ended_early"],
             "key_metric_name": self.key_metric_name,
             "best_validation_metric": self.best_metric,
             "best_validation_epoch": self.best_epoch,

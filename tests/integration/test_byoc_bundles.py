@@ -145,3 +145,21 @@ def test_byow_trainer_gets_typed_args_and_writes_its_checkpoint(bundle: Callable
     assert manifest["epochs_completed"] is None
     saved = torch.load(root / "models" / "model.pt", weights_only=True)["model"]
     assert set(saved) == set(torch.load(root / "models" / "final_model.pt", weights_only=True)["model"])
+
+
+def test_bundle_commands_make_the_same_data_and_train(bundle: Callable[..., Path], synthetic_data: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = bundle("byoc_shutdown")
+    (root / "data" / "synthetic").unlink()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    for script in ("make_data.sh", "train.sh"):
+        done = subprocess.run(["bash", str(root / "commands" / script)], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+    made = sorted(p.relative_to(root / "data" / "synthetic") for p in (root / "data" / "synthetic").rglob("*.nii.gz"))
+    assert made and made == sorted(p.relative_to(synthetic_data) for p in synthetic_data.rglob("*.nii.gz"))
+    assert all((root / "data" / "synthetic" / p).read_bytes() == (synthetic_data / p).read_bytes() for p in made)
+    manifest = json.loads((root / "models" / "run_manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["ended_early"] is True

@@ -195,6 +195,7 @@ def test_iteration_that_returns_no_loss(make_mmar: Callable[..., Path]) -> None:
     result = invoke("train", str(root), "--set", *TINY_SET)
     assert_bad_input(result, "config/config_train.json: train.iteration: Forgetful (", "custom/forgetful.py, line 5) returned a dict",
                      "['image', 'label', 'pred']", "a training iteration must return a dict with the loss under 'loss'")
+    assert result.stderr.count("returned a dict") == 1, "reported once, not echoed by the engine's own logging"
     assert not (root / "models").exists(), "bad input must leave nothing behind"
 
 
