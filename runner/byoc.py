@@ -17,9 +17,6 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-TRAIN_OUTPUT_KEYS = ("image", "label", "pred", "loss")
-"""What a training iteration returns; ``loss`` is required, the rest conventional."""
-
 
 class Iteration(abc.ABC):
     """Base class for a custom iteration: ``__call__(engine, batchdata)`` does one step.
