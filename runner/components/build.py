@@ -18,9 +18,10 @@ from runner.components import expressions
 from runner.components.contracts import CheckedIteration, require_handler, require_iteration, with_legacy_event_hook
 from runner.components.registry import user_code_location
 from runner.components.resolve import accepts, check_binding, resolve_target
+from runner.components.saved_models import load_eval_model
 from runner.components.wiring import CLASS_CHECKED, OBJECT_NAMES_TO_SLOTS, adapt_explicit, implicit_providers
 from runner.config.load import LoadedConfig
-from runner.config.models import ComponentSpec, RefSpec
+from runner.config.models import CheckpointModel, ComponentSpec, EvalConfig, RefSpec, TorchScriptModel
 from runner.errors import ComponentError, MmarRunnerError
 from runner.jsonio import load_json
 from runner.mmar import resolve_in_mmar
@@ -28,6 +29,7 @@ from runner.mmar import resolve_in_mmar
 logger = logging.getLogger(__name__)
 
 TRANSFORM_LISTS = ("pre_transforms", "post_transforms")
+SAVED_MODELS = (TorchScriptModel, CheckpointModel)
 
 
 def is_function_iteration(target: Any) -> bool:
@@ -76,7 +78,8 @@ def iter_specs(loaded: LoadedConfig) -> Iterator[SlotSpec]:
         for slot, value in model:
             if isinstance(value, list):
                 for index, item in enumerate(value):
-                    yield SlotSpec(section, slot, index, item)
+                    if isinstance(item, (ComponentSpec, RefSpec)):
+                        yield SlotSpec(section, slot, index, item)
             elif isinstance(value, (ComponentSpec, RefSpec)):
                 yield SlotSpec(section, slot, None, value)
 
@@ -113,7 +116,7 @@ class Builder:
             return legacy or bool(value)
         if isinstance(value, list):
             return any(not item.disabled for item in value)
-        return isinstance(value, ComponentSpec) and not value.disabled
+        return isinstance(value, (ComponentSpec, *SAVED_MODELS)) and not value.disabled
 
     # ---- building -----------------------------------------------------------------------
     def built(self, section: str, slot: str) -> Any | None:
@@ -180,6 +183,8 @@ class Builder:
         if slot in ("key_metric", "additional_metrics"):
             return self._metrics(section, slot)
         spec = self.spec(section, slot)
+        if slot == "model" and isinstance(self.loaded.model, EvalConfig):
+            return load_eval_model(self, self.loaded.model).to(self.device)
         obj = self.build_component(spec, section, slot, f"{section}.{slot}")
         if slot == "model":
             if not callable(getattr(obj, "to", None)) or not callable(getattr(obj, "state_dict", None)):

@@ -23,7 +23,8 @@ TensorBoard*       log_dir = MMAR_CKPT_DIR
 trainer (engines)  device, max_epochs = epochs, train_data_loader, network, optimizer,
                    loss_function, inferer, postprocessing, key_train_metric,
                    additional_metrics, train_handlers, amp, iteration_update
-evaluator          device, val_data_loader, network (train model), inferer, postprocessing,
+evaluator          device, val_data_loader, network (train model; the flat config's own model),
+                   inferer, postprocessing,
                    key_val_metric, additional_metrics, val_handlers, amp, iteration_update
 =================  ==========================================================================
 """
@@ -87,9 +88,11 @@ def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -
     elif slot in ("trainer", "evaluator") and _is_subclass(target, "monai.engines.Workflow"):
         prefix = "train" if slot == "trainer" else "val"
         offer("device", lambda: builder.device)
-        offer("max_epochs", lambda: builder.loaded.model.epochs, builder.loaded.model.epochs is not None)
+        epochs = getattr(builder.loaded.model, "epochs", None)
+        offer("max_epochs", lambda: epochs, epochs is not None)
         offer(f"{prefix}_data_loader", lambda: get(section, "dataloader"), has(section, "dataloader"))
-        offer("network", lambda: get("train", "model"), has("train", "model"))
+        model_section = builder.section_declaring("model", section)
+        offer("network", lambda: get(model_section, "model"), model_section is not None)
         offer("optimizer", lambda: get("train", "optimizer"), has("train", "optimizer"))
         offer("loss_function", lambda: get("train", "loss"), has("train", "loss"))
         offer("inferer", lambda: get(section, "inferer"), has(section, "inferer"))

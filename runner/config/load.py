@@ -18,13 +18,13 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 from pydantic import ValidationError
 
-from runner.config.models import Dialect, EnvironmentConfig, TrainConfig
+from runner.config.kinds import TRAIN, ConfigKind
+from runner.config.models import Dialect, EnvironmentConfig, EvalConfig, TrainConfig
 from runner.config.report import issues_from_validation
 from runner.config.vars import (
     DEFAULT_VARIABLES,
     KNOWN_GLOBALS,
     PATH_VARIABLES,
-    SECTIONS,
     SET_SOURCE,
     effective_globals,
     merge_variables,
@@ -42,10 +42,10 @@ DEFAULT_SEED = 0
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    """A validated training config with everything later phases need to know about its origin."""
+    """A validated config with everything later phases need to know about its origin."""
 
     mmar: Mmar
-    model: TrainConfig
+    model: TrainConfig | EvalConfig
     resolved: dict[str, Any]  # substituted JSON of the whole config (what "@conf" means)
     variables: dict[str, Any]
     overrides: dict[str, Any]
@@ -53,6 +53,7 @@ class LoadedConfig:
     seed: int
     warnings: list[ConfigIssue] = field(default_factory=list)
     errors: list[ConfigIssue] = field(default_factory=list)  # only when loaded with strict=False
+    kind: ConfigKind = TRAIN
 
     @property
     def file(self) -> str:
@@ -93,7 +94,19 @@ def load_train_config(
     overrides: Iterable[str] = (),
     strict: bool = True,
 ) -> LoadedConfig:
-    """Read, substitute and validate an MMAR's training config.
+    """Read, substitute and validate an MMAR's training config (see :func:`load_config`)."""
+    return load_config(root, config, environment, overrides, strict, TRAIN)
+
+
+def load_config(
+    root: str | Path,
+    config: str | Path | None = None,
+    environment: str | Path | None = None,
+    overrides: Iterable[str] = (),
+    strict: bool = True,
+    kind: ConfigKind = TRAIN,
+) -> LoadedConfig:
+    """Read, substitute and validate one of an MMAR's configs; ``kind`` says which.
 
     With ``strict=False`` (``mmar check``), problems that leave the config's shape intact (an
     undefined variable, a bad ``--set`` word) are returned in ``errors`` instead of raised, so
@@ -103,56 +116,58 @@ def load_train_config(
         MmarLayoutError: missing folder/file or invalid JSON.
         ConfigError: every substitution and schema problem found, in one error.
     """
-    mmar = load_mmar(root, config, environment)
+    mmar = load_mmar(root, config or kind.default_file, environment)
     set_values, issues = parse_overrides(overrides)
     try:
         EnvironmentConfig.model_validate(mmar.environment)
     except ValidationError as exc:
         issues += issues_from_validation(exc, mmar.environment_name)
-    merged, origin = merge_variables(mmar.config, mmar.environment, set_values, mmar.root)
+    merged, origin = merge_variables(mmar.config, mmar.environment, set_values, mmar.root, kind.sections)
     file_for = {k: {"config": mmar.config_name, "environment": mmar.environment_name}.get(v, v) for k, v in origin.items()}
     variables, var_issues = resolve_variables(merged, mmar.root, file_for)
     issues += var_issues
-    top = effective_globals(mmar.config, variables)
+    top = effective_globals(mmar.config, variables, kind.sections)
     resolved: dict[str, Any] = substitute(top, variables, mmar.config_name, "", issues)
-    issues += section_overrides(set_values)
+    issues += section_overrides(set_values, kind.sections)
     errors = [i for i in issues if i.severity == "error"]
     try:
-        model = TrainConfig.model_validate(resolved)
+        model = kind.schema.model_validate(resolved)
     except ValidationError as exc:
         errors += issues_from_validation(exc, mmar.config_name)
         model = None
     if model is None or (errors and strict):
         raise ConfigError(_dedupe(errors))
-    warnings: list[ConfigIssue] = unused_overrides(set_values, mmar.config, mmar.environment)
-    if model.determinism is None:
+    warnings: list[ConfigIssue] = unused_overrides(set_values, mmar.config, mmar.environment, kind.sections)
+    if model.determinism is None and not kind.flat:
         warnings.append(
             ConfigIssue(mmar.config_name, "determinism", f"no seed given; using random_seed={DEFAULT_SEED}",
                         hint='add "determinism": {"random_seed": 0} to make the choice explicit', severity="warning")
         )
     seed = model.determinism.random_seed if model.determinism else DEFAULT_SEED
     dialect = detect_dialect(mmar.config, mmar.environment)
-    return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings, _dedupe(errors))
+    return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings, _dedupe(errors), kind)
 
 
-def section_overrides(overrides: Mapping[str, Any]) -> list[ConfigIssue]:
+def section_overrides(overrides: Mapping[str, Any], sections: frozenset[str] = TRAIN.sections) -> list[ConfigIssue]:
     """``--set train.x=1`` would silently do nothing: sections are changed through variables."""
+    shown = "the train/validate sections" if sections == TRAIN.sections else "the components"
     return [
-        ConfigIssue(SET_SOURCE, key, "--set changes variables, not the train/validate sections",
+        ConfigIssue(SET_SOURCE, key, f"--set changes variables, not {shown}",
                     hint='put a variable at the top of the config ("my_var": 1), use "{my_var}" in the section, then --set my_var=...')
         for key in overrides
-        if key.split(".")[0] in SECTIONS
+        if key.split(".")[0] in sections
     ]
 
 
-def unused_overrides(overrides: Mapping[str, Any], config: Mapping[str, Any], environment: Mapping[str, Any]) -> list[ConfigIssue]:
+def unused_overrides(overrides: Mapping[str, Any], config: Mapping[str, Any], environment: Mapping[str, Any],
+                     sections: frozenset[str] = TRAIN.sections) -> list[ConfigIssue]:
     """Warn about ``--set`` names nothing defines or uses (``epoch=2`` for ``epochs``)."""
     text = json.dumps(config)
     known = set(config) | set(environment) | set(DEFAULT_VARIABLES) | KNOWN_GLOBALS | PATH_VARIABLES
     warnings = []
     for key in overrides:
         name = key.split(".")[0]
-        if name in SECTIONS or name in known or "{" + name + "}" in text:
+        if name in sections or name in known or "{" + name + "}" in text:
             continue
         close = difflib.get_close_matches(name, sorted(known), n=3)
         warnings.append(ConfigIssue(SET_SOURCE, key, f"no variable '{name}' is defined or used; this override has no effect",

@@ -178,3 +178,80 @@ class EnvironmentConfig(BaseModel):
 
 
 Dialect = Literal["4.0", "4.1"]
+
+
+# ---- config_validation.json / config_inference.json: flat, no train/validate sections ------------
+class TorchScriptModel(BaseModel):
+    """``{"ts_path": "{MMAR_TORCHSCRIPT}"}``: a model saved with ``mmar export``, loaded with torch.jit.load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ts_path: str = Field(description="TorchScript file, usually {MMAR_TORCHSCRIPT}.")
+    disabled: StrictBool = False
+
+
+class CheckpointModel(BaseModel):
+    """``{"ckpt_path": "{MMAR_CKPT}"}``: a checkpoint; the network is rebuilt from its ``train_conf``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ckpt_path: str = Field(description="Checkpoint written by training, usually {MMAR_CKPT}.")
+    disabled: StrictBool = False
+
+
+def _model_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "ts" if "ts_path" in value else "ckpt" if "ckpt_path" in value else "component"
+    if isinstance(value, TorchScriptModel):
+        return "ts"
+    if isinstance(value, CheckpointModel):
+        return "ckpt"
+    return "component" if isinstance(value, ComponentSpec) else None
+
+
+ModelEntry = Annotated[
+    Annotated[TorchScriptModel, Tag("ts")] | Annotated[CheckpointModel, Tag("ckpt")] | Annotated[ComponentSpec, Tag("component")],
+    Discriminator(_model_kind, custom_error_type="invalid_model",
+                  custom_error_message="expected {\"ts_path\": ...}, {\"ckpt_path\": ...} or a network component"),
+]
+
+
+class EvalConfig(_Section):
+    """config_validation.json and config_inference.json: one evaluator section at the top level.
+
+    ``model`` is one entry or a list of alternatives of which exactly one is enabled (Clara's
+    ``dont_load_ts_model`` / ``dont_load_ckpt_model`` switch between them). Unknown top-level keys
+    are user variables, as in config_train.json.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, title="config_validation.json / config_inference.json")
+
+    clara_train_version: str | None = Field(None, alias="CLARA_TRAIN_VERSION")
+    amp: StrictBool = False
+    multi_gpu: StrictBool = False
+    use_gpu: StrictBool = True
+    cudnn_benchmark: StrictBool = False
+    tf32: StrictBool = False
+    determinism: Determinism | None = None
+    model: ModelEntry | list[ModelEntry] = Field(description="TorchScript, checkpoint or network component; one enabled.")
+    evaluator: ComponentSpec = Field(description="SupervisedEvaluator or a subclass.")
+
+    @model_validator(mode="after")
+    def _one_model(self) -> EvalConfig:
+        enabled = [m for m in self.models if not m.disabled]
+        if len(enabled) != 1:
+            raise ValueError(f"exactly one model entry must be enabled, {len(enabled)} are"
+                             " (set dont_load_ts_model / dont_load_ckpt_model, or \"disabled\": true on the others)")
+        return self
+
+    @property
+    def models(self) -> list[TorchScriptModel | CheckpointModel | ComponentSpec]:
+        return self.model if isinstance(self.model, list) else [self.model]
+
+    @property
+    def enabled_model(self) -> TorchScriptModel | CheckpointModel | ComponentSpec:
+        return next(m for m in self.models if not m.disabled)
+
+    def section(self, name: str) -> EvalConfig | None:
+        """The flat config is its own (and only) ``validate`` section."""
+        return self if name == "validate" else None

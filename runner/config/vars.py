@@ -46,7 +46,7 @@ PATH_VARIABLES = frozenset(
         "PRETRAIN_WEIGHTS_FILE",
     }
 )
-SECTIONS = frozenset({"train", "validate"})
+SECTIONS = frozenset({"train", "validate"})  # config_train.json's structure; flat configs pass their own
 # The MMAR places (MMAR_SPEC §1.1), below every other source; an MMAR without them still runs.
 DEFAULT_VARIABLES = {
     "MMAR_CKPT_DIR": "models",
@@ -121,6 +121,7 @@ def merge_variables(
     environment: Mapping[str, Any],
     overrides: Mapping[str, Any],
     root: Path,
+    sections: frozenset[str] = SECTIONS,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Merge the variable sources; return the variables and where each one came from.
 
@@ -132,7 +133,7 @@ def merge_variables(
     origin: dict[str, str] = dict.fromkeys(variables, "runner default")
     for source, mapping in (("config", config), ("environment", environment)):
         for key, value in mapping.items():
-            if source == "config" and key in SECTIONS:
+            if source == "config" and key in sections:
                 continue
             variables[key] = copy.deepcopy(value)
             origin[key] = source
@@ -222,11 +223,12 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def effective_globals(config: Mapping[str, Any], variables: Mapping[str, Any]) -> dict[str, Any]:
+def effective_globals(config: Mapping[str, Any], variables: Mapping[str, Any],
+                      sections: frozenset[str] = SECTIONS) -> dict[str, Any]:
     """The config's top level with environment and ``--set`` values applied to the globals."""
     result = {k: copy.deepcopy(v) for k, v in config.items()}
     for key in list(result) + sorted(KNOWN_GLOBALS):
-        if key in SECTIONS or key not in variables:
+        if key in sections or key not in variables:
             continue
         result[key] = copy.deepcopy(variables[key])
     return result

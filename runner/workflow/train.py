@@ -17,21 +17,28 @@ from typing import Any
 
 from runner.components.build import Builder
 from runner.components.check import check_mmar
-from runner.components.registry import user_code_location
 from runner.config.load import LoadedConfig
 from runner.determinism import (
     DeterminismSettings,
     apply_determinism,
     attach_strict_guard,
-    derive_seed,
     prepare_process_env,
     read_back_flags,
-    seed_randomizables,
 )
 from runner.errors import BAD_INPUT_EXIT, MmarRunnerError, RunFailedError
 from runner.jsonio import write_atomic, write_json_atomic
-from runner.manifest import file_digest, manifest_base, model_state, weights_digest, write_manifest
+from runner.manifest import manifest_base, model_state, weights_digest, write_manifest
 from runner.mmar import custom_code_on_path
+from runner.workflow.common import (
+    call_user,
+    datalist_digests,
+    existing_files,
+    is_engine,
+    pick_device,
+    remove_new_files,
+    seed_datasets,
+    settings_for,
+)
 from runner.workflow.handlers import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -56,16 +63,6 @@ class TrainResult:
     planned_iterations: int | None = None
 
 
-def settings_for(loaded: LoadedConfig) -> DeterminismSettings:
-    return DeterminismSettings(seed=loaded.seed, cudnn_benchmark=loaded.model.cudnn_benchmark, tf32=loaded.model.tf32)
-
-
-def pick_device(use_gpu: bool) -> Any:
-    import torch
-
-    return torch.device("cuda:0" if use_gpu and torch.cuda.is_available() else "cpu")
-
-
 def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bool = True) -> TrainResult:
     """Train as the config says and write model, stats and manifest under MMAR_CKPT_DIR.
 
@@ -83,7 +80,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     if loaded.model.amp and not amp:
         logger.info("amp requested but running on %s: training in float32", device)
     ckpt_dir = loaded.ckpt_dir
-    files_before = _existing_files(ckpt_dir)
+    files_before = existing_files(ckpt_dir)
     outputs_before = _signatures(ckpt_dir)
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
@@ -93,11 +90,11 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         try:
             trainer = _build_trainer(builder)
         except MmarRunnerError:
-            _remove_new_files(ckpt_dir, files_before)
+            remove_new_files(ckpt_dir, files_before)
             raise
-        base = manifest_base(loaded, command, started_at, flags, amp, device, _datalist_digests(builder), warnings)
+        base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings)
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
-                           "kind": "ignite" if _is_engine(trainer) else "bring-your-own"}
+                           "kind": "ignite" if is_engine(trainer) else "bring-your-own"}
         write_manifest(ckpt_dir, {**base, "status": "running"})
         record = RunRecord()
         try:
@@ -106,7 +103,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
             if exc.exit_code == BAD_INPUT_EXIT:
                 # A BYOC contract broken at run time (an iteration without a loss...): bad input,
                 # found at the first iteration, so nothing this run wrote is worth keeping.
-                _remove_new_files(ckpt_dir, files_before)
+                remove_new_files(ckpt_dir, files_before)
             else:
                 write_manifest(ckpt_dir, {**base, "status": "failed", "error": exc.message, **record.summary()})
             raise
@@ -115,7 +112,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     digest = weights_digest(state)
     final_model = ckpt_dir / FINAL_MODEL
     if not _written_by_run(final_model, outputs_before):
-        _save_checkpoint({"model": state}, final_model)
+        _save_checkpoint({"model": state, "train_conf": loaded.resolved}, final_model)
     best_model = ckpt_dir / BEST_MODEL if _written_by_run(ckpt_dir / BEST_MODEL, outputs_before) else None
     write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
     manifest = {
@@ -145,24 +142,24 @@ def _build_trainer(builder: Builder) -> Any:
         if builder.declared("train", slot):
             builder.get("train", slot)
     trainer = builder.get("train", "trainer")
-    _seed_datasets(builder, builder.loaded.seed)
+    seed_datasets(builder, builder.loaded.seed)
     return trainer
 
 
 def _run(trainer: Any, builder: Builder, record: RunRecord, settings: DeterminismSettings, show_progress: bool,
          loaded: LoadedConfig) -> Any:
     """Run an ignite engine, or a bring-your-own trainer, and return the trained network."""
-    if _is_engine(trainer):
+    if is_engine(trainer):
         evaluator = builder.built("validate", "evaluator")
         record.attach(trainer, evaluator, loaded.model.epochs, show_progress)
         attach_strict_guard(trainer, settings)
-        _call_user(trainer.run)
+        call_user(trainer.run)
         network = getattr(trainer, "network", None)
         return network if network is not None else builder.get("train", "model")
     runner = getattr(trainer, "run", None) or getattr(trainer, "train", None) or trainer
     if not callable(runner):
         raise RunFailedError(f"{type(trainer).__name__} has no run() or train() method and is not callable")
-    _call_user(runner)
+    call_user(runner)
     network = getattr(trainer, "network", None)
     if network is None:
         network = getattr(trainer, "model", None)
@@ -171,30 +168,6 @@ def _run(trainer: Any, builder: Builder, record: RunRecord, settings: Determinis
     if network is None:
         raise RunFailedError(f"{type(trainer).__name__} exposes no .network or .model to digest")
     return network
-
-
-def _is_engine(trainer: Any) -> bool:
-    from ignite.engine import Engine
-
-    return isinstance(trainer, Engine)
-
-
-def _call_user(run: Any) -> None:
-    """Run training; a failure in it names the innermost frame of the user's code, when there is one."""
-    try:
-        run()
-    except MmarRunnerError:
-        raise
-    except Exception as exc:
-        raise RunFailedError(f"training failed{user_code_location(exc)}: {type(exc).__name__}: {exc}") from exc
-
-
-def _seed_datasets(builder: Builder, seed: int) -> None:
-    for section in ("train", "validate"):
-        dataset = builder.built(section, "dataset")
-        if dataset is not None:
-            count = seed_randomizables(dataset, derive_seed(seed, f"{section}.dataset.transforms"))
-            logger.debug("%s.dataset: %d random transforms seeded", section, count)
 
 
 Signature = tuple[int, int, int]
@@ -221,40 +194,9 @@ def _written_by_run(path: Path, before: dict[str, Signature]) -> bool:
     return before.get(path.name) != (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
-def _datalist_digests(builder: Builder) -> dict[str, str]:
-    found = {}
-    for section in ("train", "validate"):
-        spec = builder.spec(section, "dataset")
-        if spec is not None and spec.data_list_file_path:
-            file, _, _ = builder.datalist_source(section)
-            if file.is_file():
-                found[section] = file_digest(file)
-    return found
-
-
 def _save_checkpoint(obj: Any, path: Path) -> None:
     import torch
 
     write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
-def _existing_files(folder: Path) -> set[Path] | None:
-    if not folder.exists():
-        return None
-    return {p for p in folder.rglob("*")}
-
-
-def _remove_new_files(folder: Path, before: set[Path] | None) -> None:
-    """Undo what building wrote (e.g. TensorBoard event files) when the inputs turn out bad."""
-    if not folder.exists():
-        return
-    if before is None:
-        import shutil
-
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    for path in sorted(set(folder.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
-        if path.is_dir():
-            path.rmdir() if not any(path.iterdir()) else None
-        else:
-            path.unlink(missing_ok=True)

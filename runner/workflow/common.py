@@ -1,0 +1,82 @@
+"""What every workflow command (train, validate, infer) does the same way around its engine."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from runner.components.build import Builder
+from runner.components.registry import user_code_location
+from runner.config.load import LoadedConfig
+from runner.determinism import DeterminismSettings, derive_seed, seed_randomizables
+from runner.errors import MmarRunnerError, RunFailedError
+from runner.manifest import file_digest
+
+logger = logging.getLogger(__name__)
+
+
+def settings_for(loaded: LoadedConfig) -> DeterminismSettings:
+    return DeterminismSettings(seed=loaded.seed, cudnn_benchmark=loaded.model.cudnn_benchmark, tf32=loaded.model.tf32)
+
+
+def pick_device(use_gpu: bool) -> Any:
+    import torch
+
+    return torch.device("cuda:0" if use_gpu and torch.cuda.is_available() else "cpu")
+
+
+def is_engine(trainer: Any) -> bool:
+    from ignite.engine import Engine
+
+    return isinstance(trainer, Engine)
+
+
+def call_user(run: Any) -> None:
+    """Run training; a failure in it names the innermost frame of the user's code, when there is one."""
+    try:
+        run()
+    except MmarRunnerError:
+        raise
+    except Exception as exc:
+        raise RunFailedError(f"training failed{user_code_location(exc)}: {type(exc).__name__}: {exc}") from exc
+
+
+def seed_datasets(builder: Builder, seed: int) -> None:
+    for section in ("train", "validate"):
+        dataset = builder.built(section, "dataset")
+        if dataset is not None:
+            count = seed_randomizables(dataset, derive_seed(seed, f"{section}.dataset.transforms"))
+            logger.debug("%s.dataset: %d random transforms seeded", section, count)
+
+
+def datalist_digests(builder: Builder) -> dict[str, str]:
+    found = {}
+    for section in ("train", "validate"):
+        spec = builder.spec(section, "dataset")
+        if spec is not None and spec.data_list_file_path:
+            file, _, _ = builder.datalist_source(section)
+            if file.is_file():
+                found[section] = file_digest(file)
+    return found
+
+
+def existing_files(folder: Path) -> set[Path] | None:
+    if not folder.exists():
+        return None
+    return {p for p in folder.rglob("*")}
+
+
+def remove_new_files(folder: Path, before: set[Path] | None) -> None:
+    """Undo what building wrote (e.g. TensorBoard event files) when the inputs turn out bad."""
+    if not folder.exists():
+        return
+    if before is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for path in sorted(set(folder.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir():
+            path.rmdir() if not any(path.iterdir()) else None
+        else:
+            path.unlink(missing_ok=True)
