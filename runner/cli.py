@@ -95,13 +95,16 @@ def _fail(exc: MmarRunnerError, verbose: bool) -> None:
 @app.command()
 def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
           set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
-    """Validate an MMAR: config schema, variables, components, references, datalist. Builds nothing heavy."""
+    """Validate an MMAR: config schema, variables, components, references, datalist. Builds nothing heavy.
+
+    Checks config_train.json, or any other config given with -c (validation and inference configs too).
+    """
     _setup_logging(verbose)
     from runner.components.check import check_mmar
-    from runner.config.load import load_train_config
+    from runner.config.load import load_config
 
     try:
-        loaded = load_train_config(_mmar(mmar, m), config, environment, set_ or [], strict=False)
+        loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], strict=False, kind=None)
         for warning in check_mmar(loaded):
             logger.warning("%s", warning.render())
     except MmarRunnerError as exc:
@@ -116,13 +119,29 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
           set_: SetOpt = None, verbose: VerboseOpt = False,
           progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True) -> None:
     """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json."""
+    _train("train", mmar, m, config, environment, set_ or [], verbose, progress)
+
+
+@app.command()
+def finetune(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
+             set_: SetOpt = None, verbose: VerboseOpt = False,
+             progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True) -> None:
+    """Train starting from the checkpoint at MMAR_CKPT: train with dont_load_ckpt_model=False, as Clara's finetune.sh."""
+    _train("finetune", mmar, m, config, environment, [FINETUNE_SET, *(set_ or [])], verbose, progress)
+
+
+FINETUNE_SET = "dont_load_ckpt_model=False"
+
+
+def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
+           sets: list[str], verbose: bool, progress: bool) -> None:
     _setup_logging(verbose)
     from runner.config.load import load_train_config
     from runner.workflow.train import run_training  # pins the process env before torch loads
 
     try:
-        loaded = load_train_config(_mmar(mmar, m), config, environment, set_ or [])
-        result = run_training(loaded, show_progress=progress)
+        loaded = load_train_config(_mmar(mmar, m), config, environment, sets)
+        result = run_training(loaded, command=command, show_progress=progress)
     except MmarRunnerError as exc:
         _fail(exc, verbose)
     except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
@@ -137,6 +156,79 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
         planned = f" of {result.planned_iterations}" if result.planned_iterations else ""
         typer.echo(f"epochs:        {result.epochs_completed}, iterations: {result.iterations}{planned}"
                    + (" (ended early)" if result.terminated_early else ""))
+
+
+def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
+              set_: list[str] | None, verbose: bool) -> None:
+    _setup_logging(verbose)
+    from runner.config import kinds
+    from runner.config.load import load_config
+    from runner.workflow.evaluate import run_evaluation  # pins the process env before torch loads
+
+    try:
+        loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], kind=getattr(kinds, kind_name))
+        result = run_evaluation(loaded, command)
+    except MmarRunnerError as exc:
+        _fail(exc, verbose)
+    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
+        _unexpected(exc, verbose)
+    for name, value in result.metrics.items():
+        typer.echo(f"{name + ':':<15}{value:.6f}")
+    typer.echo(f"cases:         {result.cases}")
+    typer.echo(f"model weights: {result.model_digest}")
+    typer.echo(f"outputs:       {len(result.written)} files in {result.output_dir}")
+    typer.echo(f"manifest:      {result.manifest_path}")
+
+
+@app.command()
+def validate(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
+             set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """Score a trained model on labelled data with config/config_validation.json; writes to MMAR_EVAL_OUTPUT_PATH."""
+    _evaluate("validate", "VALIDATION", mmar, m, config, environment, set_, verbose)
+
+
+@app.command()
+def infer(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
+          set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """Predict with config/config_inference.json; predictions are saved under MMAR_EVAL_OUTPUT_PATH."""
+    _evaluate("infer", "INFERENCE", mmar, m, config, environment, set_, verbose)
+
+
+@app.command()
+def export(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
+           set_: SetOpt = None, verbose: VerboseOpt = False,
+           model_path: Annotated[Optional[str], typer.Option("--model_path", "--model-path", help="Checkpoint [default: MMAR_CKPT].")] = None,
+           output_path: Annotated[Optional[str], typer.Option("--output_path", "--output-path", help="TorchScript file [default: MMAR_TORCHSCRIPT].")] = None,
+           input_shape: Annotated[Optional[str], typer.Option("--input_shape", "--input-shape", help="Sample input for the check, e.g. '[1, 1, 96, 96, 96]'.")] = None,
+           ignore_verify: Annotated[bool, typer.Option("--ignore_verify", "--ignore-verify", help="Skip loading the file back and comparing outputs.")] = False) -> None:
+    """Export a checkpoint to TorchScript (MMAR_TORCHSCRIPT) and prove it: load back, compare outputs."""
+    _setup_logging(verbose)
+    from runner.config.load import load_train_config
+    from runner.workflow.export import export_torchscript
+
+    try:
+        shape = _parse_shape(input_shape) if input_shape else None
+        loaded = load_train_config(_mmar(mmar, m), config, environment, set_ or [])
+        result = export_torchscript(loaded, model_path, output_path, shape, verify=not ignore_verify)
+    except MmarRunnerError as exc:
+        _fail(exc, verbose)
+    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
+        _unexpected(exc, verbose)
+    typer.echo(f"torchscript:   {result.path} (torch.jit.{result.method})")
+    typer.echo(f"weights:       {result.weights_digest}")
+    if not ignore_verify:
+        same = "bit-identical" if result.bit_identical else f"max |diff| {result.max_abs_difference:.3g}"
+        typer.echo(f"verified:      outputs on a {result.input_shape} sample input are {same}")
+
+
+def _parse_shape(text: str) -> list[int]:
+    try:
+        shape = json.loads(text)
+        if isinstance(shape, list) and shape and all(isinstance(v, int) and v > 0 for v in shape):
+            return shape
+    except json.JSONDecodeError:
+        pass
+    raise MmarRunnerError(f"--input_shape: expected a list of positive integers like [1, 1, 96, 96, 96], got {text!r}")
 
 
 @app.command()
@@ -156,6 +248,7 @@ def synthetic_data(
     out: Annotated[Path, typer.Argument(help="Folder to write images, labels and dataset.json into.")],
     train_cases: Annotated[int, typer.Option(min=1)] = 8,
     val_cases: Annotated[int, typer.Option(min=1)] = 2,
+    test_cases: Annotated[int, typer.Option(min=0, help="Image-only cases under the datalist's 'test' key (mmar infer).")] = 2,
     size: Annotated[str, typer.Option(help="Volume shape x,y,z.")] = "64,64,48",
     seed: Annotated[int, typer.Option(min=0, max=2**32 - 1)] = 0,
     verbose: VerboseOpt = False,
@@ -171,5 +264,5 @@ def synthetic_data(
     except ValueError:
         typer.echo(f"error: --size: expected three integers >= 16 like 64,64,48, got {size!r}", err=True)
         raise typer.Exit(BAD_INPUT_EXIT) from None
-    datalist = write_dataset(out, SyntheticSpec(train_cases, val_cases, 0, shape, seed=seed))  # type: ignore[arg-type]
+    datalist = write_dataset(out, SyntheticSpec(train_cases, val_cases, test_cases, shape, seed=seed))  # type: ignore[arg-type]
     typer.echo(str(datalist))

@@ -204,7 +204,7 @@ def manifest_base(
         "config_digest": config_digest(loaded.resolved, mmar.root),
         "datalist_digests": dict(datalist_digests),
         "custom_code_digest": folder_digest(mmar.custom_dir),
-        "max_epochs": loaded.model.epochs,
+        "max_epochs": getattr(loaded.model, "epochs", None),
         "versions": library_versions(),
         "device": device_fingerprint(device),
         "warnings": [w.render() for w in warnings],
@@ -213,7 +213,7 @@ def manifest_base(
     }
 
 
-def write_manifest(ckpt_dir: Path, manifest: Mapping[str, Any]) -> Path:
-    path = ckpt_dir / MANIFEST_NAME
+def write_manifest(folder: Path, manifest: Mapping[str, Any], name: str = MANIFEST_NAME) -> Path:
+    path = folder / name
     write_json_atomic(path, {"manifest_version": MANIFEST_VERSION, **manifest})
     return path

@@ -32,11 +32,11 @@ TINY_SET = [
 
 @pytest.fixture(scope="session")
 def synthetic_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 4+2 case spleen-like data set at 40x40x32, made once per test session."""
+    """A 4+2+2 (train, validation, test) case spleen-like data set at 40x40x32, made once per test session."""
     from runner.data.synthetic import SyntheticSpec, write_dataset
 
     out = tmp_path_factory.mktemp("synthetic")
-    write_dataset(out, SyntheticSpec(train_cases=4, val_cases=2, shape=(40, 40, 32), seed=0))
+    write_dataset(out, SyntheticSpec(train_cases=4, val_cases=2, test_cases=2, shape=(40, 40, 32), seed=0))
     return out
 
 

@@ -15,11 +15,12 @@ from runner.components import expressions
 from runner.components.build import FUNCTION_ITERATION_ARGS, Builder, is_function_iteration, iter_specs
 from runner.components.contracts import HANDLER_HINT, handler_problem
 from runner.components.resolve import accepts, check_binding, resolve_target
+from runner.components.saved_models import EXPORT_HINT, model_entry_path
 from runner.components.wiring import implicit_providers
 from runner.config.load import LoadedConfig
-from runner.config.models import ComponentSpec, RefSpec
+from runner.config.models import ComponentSpec, RefSpec, TorchScriptModel
 from runner.errors import ComponentError, ConfigError, ConfigIssue
-from runner.mmar import custom_code_on_path
+from runner.mmar import custom_code_on_path, resolve_in_mmar
 
 
 def check_mmar(loaded: LoadedConfig) -> list[ConfigIssue]:
@@ -51,9 +52,27 @@ def check_components(loaded: LoadedConfig) -> list[ConfigIssue]:
                 _check_one(builder, item.section, item.slot, item.spec, item.path, issues)
         except ComponentError as exc:
             issues.append(exc.issue)
-    issues += _check_validation_is_wired(loaded)
-    issues += check_outputs(loaded)
+    if loaded.kind.flat:
+        issues += _check_saved_model(loaded)
+        issues += check_outputs(loaded, "MMAR_EVAL_OUTPUT_PATH")
+    else:
+        issues += _check_validation_is_wired(loaded)
+        issues += check_outputs(loaded)
     return issues
+
+
+def _check_saved_model(loaded: LoadedConfig) -> list[ConfigIssue]:
+    """The enabled ts_path/ckpt_path file exists (reading it is left to the run: it may be large)."""
+    entry = loaded.model.enabled_model
+    path = getattr(entry, "ts_path", None) or getattr(entry, "ckpt_path", None)
+    if path is None:
+        return []
+    field = "ts_path" if isinstance(entry, TorchScriptModel) else "ckpt_path"
+    file = resolve_in_mmar(loaded.mmar.root, path)
+    if file.is_file():
+        return []
+    hint = EXPORT_HINT if field == "ts_path" else "train first (mmar train), or point MMAR_CKPT at a checkpoint"
+    return [ConfigIssue(loaded.file, f"{model_entry_path(loaded.model)}.{field}", f"{file} not found", hint)]
 
 
 def _check_one(builder: Builder, section: str, slot: str, spec: ComponentSpec, path: str, issues: list[ConfigIssue]) -> None:
@@ -115,10 +134,9 @@ def _check_datalist(builder: Builder, section: str, issues: list[ConfigIssue]) -
                                   "check DATA_ROOT (environment.json or --set DATA_ROOT=...)"))
 
 
-def check_outputs(loaded: LoadedConfig) -> list[ConfigIssue]:
-    """MMAR_CKPT_DIR must be a folder we can write, or creatable; checked without writing anything."""
-    folder = loaded.ckpt_dir
-    where = "MMAR_CKPT_DIR"
+def check_outputs(loaded: LoadedConfig, where: str = "MMAR_CKPT_DIR") -> list[ConfigIssue]:
+    """The output folder (MMAR_CKPT_DIR, MMAR_EVAL_OUTPUT_PATH) must be writable, or creatable; nothing is written."""
+    folder = Path(str(loaded.variables[where])) if where != "MMAR_CKPT_DIR" else loaded.ckpt_dir
     if folder.exists() and not folder.is_dir():
         return [ConfigIssue(loaded.mmar.environment_name, where, f"{folder} exists and is not a folder")]
     existing = folder
@@ -126,7 +144,7 @@ def check_outputs(loaded: LoadedConfig) -> list[ConfigIssue]:
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
         return [ConfigIssue(loaded.mmar.environment_name, where, f"{folder} is not writable (no write access to {existing})",
-                            hint="point MMAR_CKPT_DIR at a writable folder, e.g. --set MMAR_CKPT_DIR=/tmp/out")]
+                            hint=f"point {where} at a writable folder, e.g. --set {where}=/tmp/out")]
     return []
 
 

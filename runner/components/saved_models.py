@@ -88,7 +88,8 @@ def network_spec(builder: Builder, checkpoint: dict[str, Any]) -> tuple[Componen
     from runner.config.load import load_config
 
     loaded = builder.loaded
-    train = load_config(loaded.mmar.root, None, loaded.mmar.environment_file, _override_words(loaded.overrides), kind=TRAIN)
+    train = loaded if loaded.kind is TRAIN else load_config(
+        loaded.mmar.root, None, loaded.mmar.environment_file, _override_words(loaded.overrides), kind=TRAIN)
     spec = train.model.train.model
     if spec is None:
         raise ComponentError(train.file, "train.model", "no model is declared, and the checkpoint carries no train_conf")

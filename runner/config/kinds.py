@@ -37,3 +37,10 @@ class ConfigKind:
 TRAIN = ConfigKind("train", "config/config_train.json", TrainConfig, TRAIN_SECTIONS)
 VALIDATION = ConfigKind("validation", "config/config_validation.json", EvalConfig, FLAT_SECTIONS)
 INFERENCE = ConfigKind("inference", "config/config_inference.json", EvalConfig, FLAT_SECTIONS)
+
+
+def kind_of(config: dict) -> ConfigKind:
+    """A config's kind from its shape: sections make a training config, a top-level evaluator a flat one."""
+    if "train" not in config and "evaluator" in config:
+        return VALIDATION if any(k in config for k in ("key_metric", "metrics")) else INFERENCE
+    return TRAIN

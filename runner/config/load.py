@@ -18,7 +18,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 from pydantic import ValidationError
 
-from runner.config.kinds import TRAIN, ConfigKind
+from runner.config.kinds import TRAIN, ConfigKind, kind_of
 from runner.config.models import Dialect, EnvironmentConfig, EvalConfig, TrainConfig
 from runner.config.report import issues_from_validation
 from runner.config.vars import (
@@ -104,7 +104,7 @@ def load_config(
     environment: str | Path | None = None,
     overrides: Iterable[str] = (),
     strict: bool = True,
-    kind: ConfigKind = TRAIN,
+    kind: ConfigKind | None = TRAIN,
 ) -> LoadedConfig:
     """Read, substitute and validate one of an MMAR's configs; ``kind`` says which.
 
@@ -116,7 +116,8 @@ def load_config(
         MmarLayoutError: missing folder/file or invalid JSON.
         ConfigError: every substitution and schema problem found, in one error.
     """
-    mmar = load_mmar(root, config or kind.default_file, environment)
+    mmar = load_mmar(root, config or (kind or TRAIN).default_file, environment)
+    kind = kind or kind_of(mmar.config)  # None: tell from the file (mmar check -c any config)
     set_values, issues = parse_overrides(overrides)
     try:
         EnvironmentConfig.model_validate(mmar.environment)

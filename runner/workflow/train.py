@@ -25,10 +25,10 @@ from runner.determinism import (
     prepare_process_env,
     read_back_flags,
 )
-from runner.errors import BAD_INPUT_EXIT, MmarRunnerError, RunFailedError
+from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, RunFailedError
 from runner.jsonio import write_atomic, write_json_atomic
 from runner.manifest import manifest_base, model_state, weights_digest, write_manifest
-from runner.mmar import custom_code_on_path
+from runner.mmar import custom_code_on_path, resolve_in_mmar
 from runner.workflow.common import (
     call_user,
     datalist_digests,
@@ -72,6 +72,8 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     """
     prepare_process_env()
     warnings = check_mmar(loaded)
+    if command == "finetune":
+        require_checkpoint_loader(loaded)
     for warning in warnings:
         logger.warning("%s", warning.render())
     settings = settings_for(loaded)
@@ -133,6 +135,20 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     summary = record.summary()
     return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model, summary["epochs_completed"],
                        summary["iterations"], bool(summary["ended_early"]), summary["planned_iterations"])
+
+
+def require_checkpoint_loader(loaded: LoadedConfig) -> None:
+    """Fine-tuning means an enabled CheckpointLoader in train.handlers whose checkpoint exists."""
+    handlers = [(i, h) for i, h in enumerate(loaded.model.train.handlers) if h.label == "CheckpointLoader" and not h.disabled]
+    if not handlers:
+        raise ConfigError([ConfigIssue(loaded.file, "train.handlers", "finetune needs an enabled CheckpointLoader, and there is none",
+                                       hint='add {"name": "CheckpointLoader", "disabled": "{dont_load_ckpt_model}", '
+                                            '"args": {"load_path": "{MMAR_CKPT}", "load_dict": {"model": "@model"}}}')])
+    index, handler = handlers[0]
+    load_path = handler.args.get("load_path")
+    if isinstance(load_path, str) and not resolve_in_mmar(loaded.mmar.root, load_path).is_file():
+        raise ConfigError([ConfigIssue(loaded.file, f"train.handlers[{index}].args.load_path", f"checkpoint {load_path} not found",
+                                       hint="train first, or --set MMAR_CKPT=path/to/model.pt")])
 
 
 def _build_trainer(builder: Builder) -> Any:

@@ -36,10 +36,11 @@ def test_synthetic_data_is_byte_identical_for_the_same_seed(tmp_path: Path) -> N
                         "--size", "24,24,16", "--seed", seed)
         assert result.exit_code == 0, result.stderr
     first, again, other = digests(tmp_path / "a"), digests(tmp_path / "b"), digests(tmp_path / "c")
-    assert first == again and len(first) == 7  # 3 images, 3 labels, dataset.json
+    assert first == again and len(first) == 11  # 5 images, 5 labels (2 test cases by default), dataset.json
     assert {k: v for k, v in first.items() if k != "dataset.json"} != {k: v for k, v in other.items() if k != "dataset.json"}
     listing = json.loads((tmp_path / "a" / "dataset.json").read_text())
-    assert len(listing["training"]) == 2 and len(listing["validation"]) == 1
+    assert len(listing["training"]) == 2 and len(listing["validation"]) == 1 and len(listing["test"]) == 2
+    assert all(set(case) == {"image"} for case in listing["test"])
 
 
 def test_synthetic_data_rejects_a_bad_size(tmp_path: Path) -> None:

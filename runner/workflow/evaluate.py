@@ -1,0 +1,144 @@
+"""``mmar validate`` and ``mmar infer``: run a flat config's evaluator once over its data.
+
+Same order as training (process env -> determinism -> static check -> build -> run), with the
+model from the config's one enabled ``model`` entry. Outputs go to MMAR_EVAL_OUTPUT_PATH: what the
+config's handlers and post-transforms write (MetricsSaver CSVs, SaveImaged NIfTI files), plus
+``<command>_manifest.json`` with the metrics and the digest of the weights that produced them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from runner.components.build import Builder
+from runner.components.check import check_mmar
+from runner.components.saved_models import model_entry_path
+from runner.config.load import LoadedConfig
+from runner.config.models import EvalConfig
+from runner.determinism import apply_determinism, prepare_process_env
+from runner.errors import BAD_INPUT_EXIT, MmarRunnerError, RunFailedError
+from runner.manifest import manifest_base, model_state, weights_digest, write_manifest
+from runner.mmar import custom_code_on_path
+from runner.workflow.common import (
+    call_user,
+    datalist_digests,
+    existing_files,
+    is_engine,
+    pick_device,
+    remove_new_files,
+    seed_datasets,
+    settings_for,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What an evaluation produced and where."""
+
+    output_dir: Path
+    manifest_path: Path
+    metrics: dict[str, float]
+    model_digest: str
+    cases: int
+    written: list[Path]
+
+
+def eval_output_dir(loaded: LoadedConfig) -> Path:
+    return Path(str(loaded.variables["MMAR_EVAL_OUTPUT_PATH"]))
+
+
+def run_evaluation(loaded: LoadedConfig, command: str) -> EvalResult:
+    """Run the evaluator of a validation or inference config.
+
+    Raises:
+        ConfigError / ComponentError: bad input (nothing is left in the output folder).
+        RunFailedError: the evaluation itself failed; the manifest then says ``status: "failed"``.
+    """
+    if not isinstance(loaded.model, EvalConfig):
+        raise MmarRunnerError(f"{loaded.file}: {command} needs a flat evaluation config, not a training config",
+                              hint=f"pass -c {loaded.kind.default_file}")
+    prepare_process_env()
+    warnings = check_mmar(loaded)
+    for warning in warnings:
+        logger.warning("%s", warning.render())
+    device = pick_device(loaded.model.use_gpu)
+    amp = bool(loaded.model.amp and device.type == "cuda")
+    out_dir = eval_output_dir(loaded)
+    before = existing_files(out_dir)
+    signatures = {p: _signature(p) for p in before or () if p.is_file()}
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    with custom_code_on_path(loaded.mmar.root):
+        flags = apply_determinism(settings_for(loaded))
+        builder = Builder(loaded, device=device, amp=amp)
+        try:
+            network = builder.get("validate", "model")
+            evaluator = builder.get("validate", "evaluator")
+            seed_datasets(builder, loaded.seed)
+        except MmarRunnerError:
+            remove_new_files(out_dir, before)
+            raise
+        if not is_engine(evaluator):
+            raise RunFailedError(f"{type(evaluator).__name__} is not an ignite engine; {command} runs evaluators only")
+        base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings)
+        digest = weights_digest(model_state(network))
+        base.update(model={"entry": model_entry_path(loaded.model), "source": _describe_source(loaded.model), "weights_digest": digest})
+        try:
+            call_user(evaluator.run)
+        except MmarRunnerError as exc:
+            if exc.exit_code == BAD_INPUT_EXIT:
+                remove_new_files(out_dir, before)
+            else:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                write_manifest(out_dir, {**base, "status": "failed", "error": exc.message}, f"{command}_manifest.json")
+            raise
+    metrics = _scalar_metrics(evaluator.state.metrics)
+    cases = _cases_seen(evaluator)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = sorted(p for p in out_dir.rglob("*") if p.is_file() and _signature(p) != signatures.get(p))
+    manifest = {
+        **base,
+        "status": "completed",
+        "duration_s": round(time.perf_counter() - started, 3),
+        "cases": cases,
+        "metrics": metrics,
+        "outputs": [str(p) for p in written],
+    }
+    manifest_path = write_manifest(out_dir, manifest, f"{command}_manifest.json")
+    return EvalResult(out_dir, manifest_path, metrics, digest, cases, written)
+
+
+def _signature(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def _describe_source(config: EvalConfig) -> str:
+    entry = config.enabled_model
+    return getattr(entry, "ts_path", None) or getattr(entry, "ckpt_path", None) or f"component {entry.label}"
+
+
+def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    found = {}
+    for name, value in metrics.items():
+        try:
+            found[name] = float(value.item() if hasattr(value, "item") else value)
+        except (TypeError, ValueError, RuntimeError):
+            continue
+    return found
+
+
+def _cases_seen(evaluator: Any) -> int:
+    loader = getattr(evaluator, "data_loader", None)
+    dataset = getattr(loader, "dataset", None)
+    try:
+        return len(dataset) if dataset is not None else int(evaluator.state.iteration)
+    except TypeError:
+        return int(evaluator.state.iteration)
