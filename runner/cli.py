@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -133,6 +133,12 @@ def finetune(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, 
 FINETUNE_SET = "dont_load_ckpt_model=False"
 
 
+def _print_conf(loaded: Any) -> None:
+    """Clara's ``--set print_conf=True``: the config as it will run, variables substituted."""
+    if loaded.variables.get("print_conf") is True:
+        typer.echo(json.dumps(loaded.resolved, indent=2))
+
+
 def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
            sets: list[str], verbose: bool, progress: bool) -> None:
     _setup_logging(verbose)
@@ -141,6 +147,7 @@ def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, 
 
     try:
         loaded = load_train_config(_mmar(mmar, m), config, environment, sets)
+        _print_conf(loaded)
         result = run_training(loaded, command=command, show_progress=progress)
     except MmarRunnerError as exc:
         _fail(exc, verbose)
@@ -167,6 +174,7 @@ def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, c
 
     try:
         loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], kind=getattr(kinds, kind_name))
+        _print_conf(loaded)
         result = run_evaluation(loaded, command)
     except MmarRunnerError as exc:
         _fail(exc, verbose)
