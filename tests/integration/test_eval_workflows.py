@@ -82,7 +82,7 @@ def test_infer_writes_one_nifti_per_test_case_with_the_inputs_affine(trained: Pa
     tests = json.loads((synthetic_data / "dataset.json").read_text())["test"]
     written = sorted((trained / "eval").glob("*_seg.nii.gz"))
     assert len(written) == len(tests) == manifest(trained, "infer")["cases"]
-    for case, output in zip(sorted(tests, key=lambda c: c["image"]), written):
+    for case, output in zip(sorted(tests, key=lambda c: c["image"]), written, strict=True):
         source = nib.load(synthetic_data / case["image"])
         predicted = nib.load(output)
         assert output.name == Path(case["image"]).name.replace(".nii.gz", "_seg.nii.gz")

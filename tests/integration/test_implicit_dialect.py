@@ -54,7 +54,8 @@ CONFIG_40 = {
                             {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [True, False], "to_onehot": 2}}],
         "handlers": [{"name": "CheckpointSaver", "args": {"save_dict": ["model"], "save_key_metric": True}}],
         "metrics": [{"name": "MeanDice", "log_label": "val_mean_dice", "is_key_metric": True,
-                     "args": {"include_background": False, "output_transform": "lambda x: (x[0]['pred'], x[0]['label'])"}}],
+                     "args": {"include_background": False,
+                              "output_transform": "lambda x: ([i['pred'] for i in x], [i['label'] for i in x])"}}],
         "evaluator": {"name": "SupervisedEvaluator"},
     },
 }
@@ -72,3 +73,42 @@ def test_implicit_wiring_trains_and_saves_where_clara_did(make_mmar: Callable[..
     manifest = json.loads(result.manifest_path.read_text())
     assert manifest["key_metric"]["name"] == "val_mean_dice" and manifest["key_metric"]["best"] is not None
     assert manifest["dialect"] == "4.0"
+
+
+def explicit_41(config_40: dict) -> dict:
+    """The same pipeline written in the 4.1 dialect: every object named with @, metrics split."""
+    config = json.loads(json.dumps(config_40))
+    config["CLARA_TRAIN_VERSION"] = "4.1.0"
+    train, validate = config["train"], config["validate"]
+    train["optimizer"]["args"]["params"] = "#@model.parameters()"
+    train["lr_scheduler"]["args"]["optimizer"] = "@optimizer"
+    for section in (train, validate):
+        section["dataset"]["args"] = {"transform": "@pre_transforms"}
+        section["dataloader"]["args"]["dataset"] = "@dataset"
+    train["handlers"] = [
+        {"name": "LrScheduleHandler", "args": {"lr_scheduler": "@lr_scheduler"}},
+        {"name": "ValidationHandler", "args": {"validator": "@evaluator", "interval": 1}},
+        {"name": "CheckpointSaver", "args": {"save_dir": "{MMAR_CKPT_DIR}", "save_final": True, "final_filename": "final_model.pt",
+         "save_dict": {"model": "@model", "optimizer": "@optimizer", "lr_scheduler": "@lr_scheduler", "train_conf": "@conf"}}},
+    ]
+    train["trainer"]["args"].update(train_data_loader="@dataloader", network="@model", optimizer="@optimizer",
+                                    loss_function="@loss", inferer="@inferer", train_handlers="@handlers")
+    validate["handlers"] = [{"name": "CheckpointSaver", "args": {"save_dir": "{MMAR_CKPT_DIR}", "save_dict": {"model": "@model"},
+                             "save_key_metric": True, "key_metric_filename": "model.pt"}}]
+    metric = validate.pop("metrics")[0]
+    metric.pop("is_key_metric")
+    metric["args"]["output_transform"] = "#monai.handlers.from_engine(['pred', 'label'])"
+    validate["key_metric"] = metric
+    validate["evaluator"]["args"] = {"val_data_loader": "@dataloader", "network": "@model", "inferer": "@inferer",
+                                     "postprocessing": "@post_transforms", "key_val_metric": "@key_metric", "val_handlers": "@handlers"}
+    return config
+
+
+def test_the_two_dialects_of_one_pipeline_train_to_the_same_weights(make_mmar: Callable[..., Path]) -> None:
+    implicit = load_train_config(make_mmar(config=CONFIG_40, name="v40"))
+    explicit = load_train_config(make_mmar(config=explicit_41(CONFIG_40), name="v41"))
+    assert (implicit.dialect, explicit.dialect) == ("4.0", "4.1")
+    first, second = run_training(implicit, show_progress=False), run_training(explicit, show_progress=False)
+    assert first.weights_digest == second.weights_digest
+    best = [json.loads(r.manifest_path.read_text())["key_metric"]["best"] for r in (first, second)]
+    assert best[0] == best[1] is not None
