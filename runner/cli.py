@@ -240,6 +240,28 @@ def _parse_shape(text: str) -> list[int]:
 
 
 @app.command()
+def migrate(mmar: MmarArg = None, m: MmarOpt = None,
+            out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Where the copy goes [default: MMAR-migrated].")] = None,
+            force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+            verbose: VerboseOpt = False) -> None:
+    """Write a copy of an MMAR whose configs use today's MONAI names (no legacy alias left)."""
+    _setup_logging(verbose)
+    from runner.legacy.migrate import migrate_mmar
+
+    try:
+        result = migrate_mmar(_mmar(mmar, m), out, force)
+    except MmarRunnerError as exc:
+        _fail(exc, verbose)
+    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
+        _unexpected(exc, verbose)
+    for file, uses in result.changes.items():
+        typer.echo(f"{file}: {len(uses)} change{'s' if len(uses) != 1 else ''}")
+        for use in uses:
+            typer.echo(f"  {use.path}: {use.old} -> {use.new}")
+    typer.echo(f"migrated copy: {result.target}")
+
+
+@app.command()
 def schema(
     environment: Annotated[bool, typer.Option("--environment", help="Schema of environment.json instead.")] = False,
 ) -> None:

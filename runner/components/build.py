@@ -141,6 +141,9 @@ class Builder:
     def section_declaring(self, name: str, section: str) -> str | None:
         """Where ``@name`` points: the current section first, then the other one; None if nowhere."""
         other = "validate" if section == "train" else "train"
+        current = self.section_model(section)
+        if current is not None and name in current.model_fields_set and isinstance(getattr(current, name, None), list):
+            return section  # a list the section gives, even an empty one, is that section's own
         for candidate in (section, other):
             if self.declared(candidate, name):
                 return candidate

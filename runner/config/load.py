@@ -11,7 +11,7 @@ import difflib
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from runner.config.vars import (
     substitute,
 )
 from runner.errors import ConfigError, ConfigIssue
+from runner.legacy.aliases import rewrite_config
 from runner.mmar import Mmar, load_mmar
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,11 @@ def load_config(
     """
     mmar = load_mmar(root, config or (kind or TRAIN).default_file, environment)
     kind = kind or kind_of(mmar.config)  # None: tell from the file (mmar check -c any config)
+    dialect = detect_dialect(mmar.config, mmar.environment)  # of the file as written, before aliases are rewritten
+    legacy = rewrite_config(mmar.config, kind, mmar.config_name)
+    mmar = replace(mmar, config=legacy.config)
     set_values, issues = parse_overrides(overrides)
+    issues += legacy.errors
     try:
         EnvironmentConfig.model_validate(mmar.environment)
     except ValidationError as exc:
@@ -138,14 +143,14 @@ def load_config(
         model = None
     if model is None or (errors and strict):
         raise ConfigError(_dedupe(errors))
-    warnings: list[ConfigIssue] = unused_overrides(set_values, mmar.config, mmar.environment, kind.sections)
+    warnings: list[ConfigIssue] = [use.issue(mmar.config_name) for use in legacy.uses]
+    warnings += unused_overrides(set_values, mmar.config, mmar.environment, kind.sections)
     if model.determinism is None and not kind.flat:
         warnings.append(
             ConfigIssue(mmar.config_name, "determinism", f"no seed given; using random_seed={DEFAULT_SEED}",
                         hint='add "determinism": {"random_seed": 0} to make the choice explicit', severity="warning")
         )
     seed = model.determinism.random_seed if model.determinism else DEFAULT_SEED
-    dialect = detect_dialect(mmar.config, mmar.environment)
     return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings, _dedupe(errors), kind)
 
 

@@ -1,0 +1,1 @@
+"""Clara Train-era names and shapes: the alias table and mmar migrate."""
