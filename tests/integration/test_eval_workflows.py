@@ -120,3 +120,22 @@ def test_ts_path_that_is_not_torchscript_is_bad_input(trained: Path, tmp_path: P
                      "mmar export")
     checkpoint_as_ts = invoke("validate", str(trained), "--set", *EVAL_SET, *TS, f"MMAR_TORCHSCRIPT={trained / 'models' / 'model.pt'}")
     assert_bad_input(checkpoint_as_ts, "model[0].ts_path:", "model.pt is not a TorchScript model")
+
+
+def test_a_40_dialect_validation_config_is_wired_implicitly(trained: Path) -> None:
+    """No @references: the runner joins model, data, metrics and evaluator itself, as Clara 4.0 did."""
+    config = json.loads((trained / "config" / "config_validation.json").read_text())
+    config.pop("CLARA_TRAIN_VERSION")
+    config["dataset"]["args"] = {}
+    config["dataloader"]["args"].pop("dataset")
+    metric = config.pop("key_metric")
+    metric["is_key_metric"] = True
+    metric["args"]["output_transform"] = "lambda x: ([i['pred'] for i in x], [i['label'] for i in x])"
+    config["metrics"] = [metric]
+    config["evaluator"]["args"] = {}
+    (trained / "config" / "config_validation_40.json").write_text(json.dumps(config))
+    run("validate", str(trained), "-c", "config/config_validation_40.json", "--set", *EVAL_SET)
+    implicit = manifest(trained, "validate")
+    assert implicit["dialect"] == "4.0"
+    run("validate", str(trained), "--set", *EVAL_SET)
+    assert manifest(trained, "validate")["metrics"] == implicit["metrics"]
