@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -83,6 +84,16 @@ def _unexpected(exc: Exception, verbose: bool) -> None:
     raise typer.Exit(1)
 
 
+def _reporting_errors(verbose: bool, work: Callable[[], Any]) -> Any:
+    """Run a command's work: bad input exits 2 with its message, anything unexpected exits 1 in one line."""
+    try:
+        return work()
+    except MmarRunnerError as exc:
+        _fail(exc, verbose)
+    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
+        _unexpected(exc, verbose)
+
+
 def _fail(exc: MmarRunnerError, verbose: bool) -> None:
     if verbose and exc.__cause__ is not None:
         import traceback
@@ -103,14 +114,13 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
     from runner.components.check import check_mmar
     from runner.config.load import load_config
 
-    try:
+    def work() -> Any:
         loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], strict=False, kind=None)
         for warning in check_mmar(loaded):
             logger.warning("%s", warning.render())
-    except MmarRunnerError as exc:
-        _fail(exc, verbose)
-    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
-        _unexpected(exc, verbose)
+        return loaded
+
+    loaded = _reporting_errors(verbose, work)
     typer.echo(f"ok: {loaded.mmar.root} ({loaded.file}, dialect {loaded.dialect}, seed {loaded.seed})")
 
 
@@ -145,14 +155,12 @@ def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, 
     from runner.config.load import load_train_config
     from runner.workflow.train import run_training  # pins the process env before torch loads
 
-    try:
+    def work() -> Any:
         loaded = load_train_config(_mmar(mmar, m), config, environment, sets)
         _print_conf(loaded)
-        result = run_training(loaded, command=command, show_progress=progress)
-    except MmarRunnerError as exc:
-        _fail(exc, verbose)
-    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
-        _unexpected(exc, verbose)
+        return run_training(loaded, command=command, show_progress=progress)
+
+    result = _reporting_errors(verbose, work)
     typer.echo(f"final model:   {result.final_model}")
     typer.echo(f"best model:    {result.best_model or '(none: no key-metric checkpoint was saved)'}")
     typer.echo(f"manifest:      {result.manifest_path}")
@@ -172,14 +180,12 @@ def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, c
     from runner.config.load import load_config
     from runner.workflow.evaluate import run_evaluation  # pins the process env before torch loads
 
-    try:
+    def work() -> Any:
         loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], kind=getattr(kinds, kind_name))
         _print_conf(loaded)
-        result = run_evaluation(loaded, command)
-    except MmarRunnerError as exc:
-        _fail(exc, verbose)
-    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
-        _unexpected(exc, verbose)
+        return run_evaluation(loaded, command)
+
+    result = _reporting_errors(verbose, work)
     for name, value in result.metrics.items():
         typer.echo(f"{name + ':':<15}{value:.6f}")
     typer.echo(f"cases:         {result.cases}")
@@ -214,14 +220,12 @@ def export(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, en
     from runner.config.load import load_train_config
     from runner.workflow.export import export_torchscript
 
-    try:
+    def work() -> Any:
         shape = _parse_shape(input_shape) if input_shape else None
         loaded = load_train_config(_mmar(mmar, m), config, environment, set_ or [])
-        result = export_torchscript(loaded, model_path, output_path, shape, verify=not ignore_verify)
-    except MmarRunnerError as exc:
-        _fail(exc, verbose)
-    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
-        _unexpected(exc, verbose)
+        return export_torchscript(loaded, model_path, output_path, shape, verify=not ignore_verify)
+
+    result = _reporting_errors(verbose, work)
     typer.echo(f"torchscript:   {result.path} (torch.jit.{result.method})")
     typer.echo(f"weights:       {result.weights_digest}")
     if not ignore_verify:
@@ -248,12 +252,7 @@ def migrate(mmar: MmarArg = None, m: MmarOpt = None,
     _setup_logging(verbose)
     from runner.legacy.migrate import migrate_mmar
 
-    try:
-        result = migrate_mmar(_mmar(mmar, m), out, force)
-    except MmarRunnerError as exc:
-        _fail(exc, verbose)
-    except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
-        _unexpected(exc, verbose)
+    result = _reporting_errors(verbose, lambda: migrate_mmar(_mmar(mmar, m), out, force))
     for file, uses in result.changes.items():
         typer.echo(f"{file}: {len(uses)} change{'s' if len(uses) != 1 else ''}")
         for use in uses:
