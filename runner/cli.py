@@ -261,6 +261,31 @@ def migrate(mmar: MmarArg = None, m: MmarOpt = None,
 
 
 @app.command()
+def build(mmar: MmarArg = None, m: MmarOpt = None,
+          tag: Annotated[str, typer.Option("-t", "--tag", help="Image name:tag.")] = "mmar-bundle:latest",
+          base_image: Annotated[Optional[str], typer.Option("--base-image", help="Base image [default: the Dockerfile's CUDA base].")] = None,
+          wheelhouse: Annotated[Optional[Path], typer.Option(help="Folder of the locked wheels: build without network.")] = None,
+          ca_cert: Annotated[Optional[list[Path]], typer.Option("--ca-cert", help="Extra CA certificate for a TLS-intercepting proxy (build stage only).")] = None,
+          runtime_only: Annotated[bool, typer.Option("--runtime-only", help="Build the shared runtime stage, no MMAR.")] = False,
+          no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+          verbose: VerboseOpt = False) -> None:
+    """Build a container image of an MMAR (docker run IMAGE trains it), through the Docker SDK."""
+    _setup_logging(verbose)
+    from runner.image.build import BuildRequest, build_image
+
+    def work() -> Any:
+        root = None if runtime_only else _mmar(mmar, m)
+        request = BuildRequest(root, tag, base_image, wheelhouse, tuple(ca_cert or ()), no_cache)
+        return build_image(request, progress=lambda line: typer.echo(line, err=True))
+
+    result = _reporting_errors(verbose, work)
+    typer.echo(f"image:         {result.tag} ({result.image_id})")
+    typer.echo(f"built in:      {result.seconds:.1f}s ({'air-gapped' if result.air_gapped else 'with network'})")
+    if result.mmar_digest:
+        typer.echo(f"mmar digest:   {result.mmar_digest}")
+
+
+@app.command()
 def schema(
     environment: Annotated[bool, typer.Option("--environment", help="Schema of environment.json instead.")] = False,
 ) -> None:

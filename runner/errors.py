@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 BAD_INPUT_EXIT = 2
 RUNTIME_FAILURE_EXIT = 1
+HOST_UNSUITABLE_EXIT = 3
 
 
 @dataclass(frozen=True)
@@ -76,5 +77,20 @@ class DeterminismError(MmarRunnerError):
 
 class RunFailedError(MmarRunnerError):
     """Training itself failed after the inputs were accepted (not a user input error)."""
+
+    exit_code = RUNTIME_FAILURE_EXIT
+
+
+class HostError(MmarRunnerError):
+    """The host cannot do what is asked (no GPU, wrong architecture, old driver, no Docker engine).
+
+    Not bad input (exit 2, which a Kubernetes Job fails fast on): another node may well do.
+    """
+
+    exit_code = HOST_UNSUITABLE_EXIT
+
+
+class ImageBuildError(MmarRunnerError):
+    """The engine failed an image build; its own message says why."""
 
     exit_code = RUNTIME_FAILURE_EXIT

@@ -1,0 +1,226 @@
+"""``mmar build``: assemble a minimal build context and build the image through the Docker SDK.
+
+The context holds only what the Dockerfile copies: the Dockerfile, the lock, a wheel of
+mmar-runner, an optional wheelhouse (air-gapped builds), optional CA certificates (builds behind
+a TLS-intercepting proxy; they stay in the build stage), and the MMAR without data, outputs, VCS
+folders or secrets. The build runs with ``--network none`` when the wheelhouse holds every locked
+wheel, which proves it is air-gapped; otherwise on the host network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.errors import HostError, ImageBuildError, MmarLayoutError, MmarRunnerError
+from runner.manifest import folder_digest
+
+logger = logging.getLogger(__name__)
+
+IMAGE_DIR = Path(__file__).resolve().parent
+LOCK = IMAGE_DIR / "requirements-cpu.lock"
+# Never sent to the engine: data, outputs, version control, caches, and anything that looks like a secret.
+MMAR_EXCLUDED = ("data", "models", "eval", ".git", ".hg", ".svn", "__pycache__", "*.pyc", ".env", ".env.*", "*.key",
+                 "*.pem", "*.p12", "*.pfx", "id_rsa*", ".ssh", ".aws", ".netrc", ".dockerignore")
+KEPT_EMPTY = ("models", "eval")
+SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01: the wheel of mmar-runner is byte-identical between builds
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    mmar: Path | None  # None: the runtime stage only
+    tag: str
+    base_image: str | None = None
+    wheelhouse: Path | None = None
+    ca_certs: tuple[Path, ...] = ()
+    no_cache: bool = False
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    tag: str
+    image_id: str
+    seconds: float
+    air_gapped: bool
+    mmar_digest: str | None
+    build_args: dict[str, str] = field(default_factory=dict)
+
+
+def engine() -> Any:
+    """A Docker SDK client for the engine at DOCKER_HOST (or the default socket), or a clear error."""
+    try:
+        import docker
+    except ImportError:
+        raise MmarRunnerError("the Docker SDK is not installed", hint="pip install 'mmar-runner[image]'") from None
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - every way of not reaching an engine ends here
+        raise HostError(f"no Docker engine reachable at {where}: {str(exc).splitlines()[0]}",
+                        hint="start Docker (dockerd), or point DOCKER_HOST at a running engine") from None
+    return client
+
+
+def locked_wheels(lock: Path = LOCK) -> dict[str, str]:
+    """sha256 -> 'name==version' for every line of the lock."""
+    found = {}
+    for line in lock.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement, _, digest = line.partition(" --hash=sha256:")
+            found[digest.strip()] = requirement.strip()
+    return found
+
+
+def wheelhouse_covers_lock(wheelhouse: Path, lock: Path = LOCK) -> bool:
+    present = {hashlib.sha256(p.read_bytes()).hexdigest() for p in wheelhouse.glob("*.whl")}
+    return set(locked_wheels(lock)) <= present
+
+
+def lock_versions(lock: Path = LOCK) -> dict[str, str]:
+    versions = {}
+    for requirement in locked_wheels(lock).values():
+        name, _, version = requirement.partition("==")
+        versions[name] = version
+    return versions
+
+
+def build_image(request: BuildRequest, client: Any | None = None, progress: Callable[[str], None] | None = None) -> BuildResult:
+    """Build ``request.tag``; the bundle stage when an MMAR is given, else the runtime stage.
+
+    Raises:
+        MmarLayoutError: the MMAR folder is not an MMAR.
+        HostError: no engine is reachable.
+        MmarRunnerError: the build failed (the engine's own message is included).
+    """
+    client = client or engine()
+    emit = progress or (lambda line: logger.info("%s", line))
+    with tempfile.TemporaryDirectory(prefix="mmar-build-") as scratch:
+        context = Path(scratch)
+        mmar_digest = _stage_context(request, context)
+        air_gapped = request.wheelhouse is not None and wheelhouse_covers_lock(context / "wheelhouse")
+        args = _build_args(request, client, mmar_digest)
+        target = "bundle" if request.mmar else "runtime"
+        emit(f"building {request.tag} (stage {target}, {'air-gapped' if air_gapped else 'network: host'}, base {args['BASE_IMAGE']})")
+        started = time.perf_counter()
+        image_id = _run_build(client, context, request, target, args, "none" if air_gapped else "host", emit)
+    return BuildResult(request.tag, image_id, time.perf_counter() - started, air_gapped, mmar_digest, args)
+
+
+def _stage_context(request: BuildRequest, context: Path) -> str | None:
+    shutil.copy2(IMAGE_DIR / "Dockerfile", context / "Dockerfile")
+    shutil.copy2(LOCK, context / "requirements.lock")
+    (context / ".dockerignore").write_text("\n".join(["**/__pycache__", "**/*.pyc"]) + "\n")
+    _link_tree(request.wheelhouse, context / "wheelhouse", "*.whl")
+    (context / "build-ca").mkdir()
+    for index, cert in enumerate(request.ca_certs):
+        if not cert.is_file():
+            raise MmarRunnerError(f"--ca-cert {cert}: file not found")
+        shutil.copy2(cert, context / "build-ca" / f"extra-{index}.crt")
+    _runner_wheel(context / "dist")
+    mmar_dir = context / "mmar"
+    if request.mmar is None:
+        mmar_dir.mkdir()
+        return None
+    source = request.mmar.expanduser().resolve()
+    if not (source / "config").is_dir():
+        raise MmarLayoutError(f"{source}: not an MMAR (no config/ folder)")
+    shutil.copytree(source, mmar_dir, ignore=shutil.ignore_patterns(*MMAR_EXCLUDED), symlinks=False)
+    for folder in KEPT_EMPTY:
+        (mmar_dir / folder).mkdir(exist_ok=True)
+    return folder_digest(mmar_dir)
+
+
+def _link_tree(source: Path | None, target: Path, pattern: str) -> None:
+    """Hard-link (else copy) the wheelhouse into the context: hundreds of MB, not worth copying."""
+    target.mkdir()
+    if source is None:
+        return
+    if not source.is_dir():
+        raise MmarRunnerError(f"--wheelhouse {source}: not a folder")
+    for file in source.glob(pattern):
+        try:
+            os.link(file, target / file.name)
+        except OSError:
+            shutil.copy2(file, target / file.name)
+
+
+def _runner_wheel(dist: Path) -> None:
+    """A byte-reproducible wheel of this mmar-runner checkout (unchanged code keeps its build cache)."""
+    source = IMAGE_DIR.parents[1]
+    if not (source / "pyproject.toml").is_file():
+        raise MmarRunnerError("mmar build needs a mmar-runner source checkout (pyproject.toml beside runner/)")
+    dist.mkdir()
+    with tempfile.TemporaryDirectory(prefix="mmar-wheel-") as work:
+        shutil.copytree(source, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "bundles", "tests", "bench", ".pytest_cache", ".ruff_cache"))
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), work],
+                              capture_output=True, text=True, env={**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH})
+    if done.returncode != 0:
+        raise MmarRunnerError(f"building the mmar-runner wheel failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+
+
+def _build_args(request: BuildRequest, client: Any, mmar_digest: str | None) -> dict[str, str]:
+    from runner import __version__
+
+    versions = lock_versions()
+    torch = versions.get("torch", "unknown")
+    args = {
+        "TORCH_VERSION": torch,
+        "TORCH_CUDA": "none" if "+cpu" in torch else (torch.split("+cu")[-1] if "+cu" in torch else "bundled"),
+        "MONAI_VERSION": versions.get("monai", "unknown"),
+        "RUNNER_VERSION": __version__,
+    }
+    if request.base_image:
+        args["BASE_IMAGE"] = request.base_image
+        args["BASE_IMAGE_ID"] = _image_id(client, request.base_image)
+    else:
+        args["BASE_IMAGE"] = _dockerfile_default_base()
+    if request.mmar is not None:
+        args["MMAR_NAME"] = request.mmar.resolve().name
+        args["MMAR_DIGEST"] = mmar_digest or "unknown"
+    return args
+
+
+def _dockerfile_default_base() -> str:
+    for line in (IMAGE_DIR / "Dockerfile").read_text().splitlines():
+        if line.startswith("ARG BASE_IMAGE="):
+            return line.split("=", 1)[1].strip()
+    return "unknown"
+
+
+def _image_id(client: Any, reference: str) -> str:
+    try:
+        image = client.images.get(reference)
+    except Exception:  # noqa: BLE001 - not present locally: the engine will say so when it builds
+        return "unknown"
+    digests = image.attrs.get("RepoDigests") or []
+    return digests[0] if digests else image.id
+
+
+def _run_build(client: Any, context: Path, request: BuildRequest, target: str, args: dict[str, str], network: str,
+               emit: Callable[[str], None]) -> str:
+    image_id = None
+    stream = client.api.build(path=str(context), tag=request.tag, target=target, buildargs=args, network_mode=network,
+                              nocache=request.no_cache, rm=True, forcerm=True, pull=False, decode=True)
+    for chunk in stream:
+        if "error" in chunk:
+            detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+            raise ImageBuildError(f"docker build of {request.tag} failed: {detail.strip()}")
+        text = chunk.get("stream", "").rstrip()
+        if text:
+            emit(text)
+        image_id = (chunk.get("aux") or {}).get("ID", image_id)
+    if image_id is None:
+        image_id = client.images.get(request.tag).id
+    return image_id
