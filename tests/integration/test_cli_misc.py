@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tests.cli_helpers import invoke
-from tests.conftest import DEMO_BUNDLE
+from tests.conftest import DEMO_BUNDLE, run_cli
 
 
 def test_schema_is_json_schema_that_describes_the_demo_config() -> None:
@@ -46,3 +46,9 @@ def test_synthetic_data_is_byte_identical_for_the_same_seed(tmp_path: Path) -> N
 def test_synthetic_data_rejects_a_bad_size(tmp_path: Path) -> None:
     result = invoke("synthetic-data", str(tmp_path / "x"), "--size", "8,8")
     assert result.exit_code == 2 and "--size" in result.stderr
+
+
+def test_build_without_a_reachable_engine_is_one_clear_error(tmp_path: Path) -> None:
+    done = run_cli("build", str(DEMO_BUNDLE), "-t", "x:1", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    assert done.returncode == 3, done.stderr
+    assert f"no Docker engine reachable at unix://{tmp_path}/no.sock" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,163 @@
+"""The image, built and run on a real engine: `docker run IMAGE` trains the baked MMAR.
+
+Every test here uses the session's engine, Debian base image and wheelhouse (tests/image/conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from runner.image.build import BuildRequest, build_image, lock_versions
+from tests.conftest import DEMO_BUNDLE, REPO, TINY_SET, run_cli
+from tests.image.conftest import BASE_TAG, RUNTIME_TAG, docker
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+SPLEEN_TAG = "mmar-test/spleen:test"
+
+
+@pytest.fixture(scope="module")
+def spleen_image(runtime_image: str, base_image: str, wheelhouse: Path) -> str:
+    build_image(BuildRequest(DEMO_BUNDLE, SPLEEN_TAG, base_image, wheelhouse), progress=lambda line: None)
+    return SPLEEN_TAG
+
+
+@pytest.fixture(scope="module")
+def data(synthetic_data: Path) -> Path:
+    """The session's synthetic data, readable by the container's user (pytest makes its folders 0700)."""
+    for folder in [synthetic_data, *(p for p in synthetic_data.rglob("*") if p.is_dir())]:
+        folder.chmod(0o755)
+    return synthetic_data
+
+
+def out_dir(tmp_path: Path, name: str = "out") -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    folder.chmod(0o777)  # the container's user (uid 10001) writes here
+    return folder
+
+
+def run(host: str, image: str, *words: str, out: Path, data: Path | None = None, check: bool = True) -> object:
+    mounts = ["-v", f"{out}:/out"] + (["-v", f"{data}:/data:ro"] if data else [])
+    return docker(host, "run", "--rm", "--network", "none", "--read-only", *mounts, image, *words, check=check)
+
+
+def test_container_training_is_bit_identical_to_the_host(docker_host: str, spleen_image: str, data: Path,
+                                                         tmp_path: Path, make_mmar: object) -> None:
+    root = make_mmar()  # the demo bundle's config with the same synthetic data
+    host = run_cli("train", str(root), "--set", *TINY_SET)
+    assert host.returncode == 0, host.stderr[-2000:]
+    on_host = json.loads((root / "models" / "run_manifest.json").read_text())
+
+    out = out_dir(tmp_path)
+    done = run(docker_host, spleen_image, "--set", *TINY_SET, out=out, data=data)
+    in_container = json.loads((out / "run_manifest.json").read_text())
+    assert (out / "model.pt").is_file() and (out / "final_model.pt").is_file()
+    assert in_container["status"] == "completed" and in_container["mmar_root"] == "/opt/mmar"
+    assert in_container["versions"]["torch"] == on_host["versions"]["torch"]
+    assert in_container["weights_digest"] == on_host["weights_digest"], done.stdout[-1000:]  # type: ignore[attr-defined]
+
+
+def test_runs_as_non_root_with_its_labels(docker_host: str, spleen_image: str) -> None:
+    info = json.loads(docker(docker_host, "image", "inspect", spleen_image).stdout)[0]
+    labels = info["Config"]["Labels"]
+    versions = lock_versions()
+    assert info["Config"]["User"] == "mmar"
+    assert info["Config"]["Env"] and "PYTHONHASHSEED=0" in info["Config"]["Env"] and "CUBLAS_WORKSPACE_CONFIG=:4096:8" in info["Config"]["Env"]
+    assert labels["io.mmar-runner.torch.version"] == versions["torch"] and labels["io.mmar-runner.torch.cuda"] == "none"
+    assert labels["io.mmar-runner.monai.version"] == versions["monai"]
+    assert labels["io.mmar-runner.mmar.digest"].startswith("sha256:") and labels["io.mmar-runner.mmar.name"] == "spleen_ct_seg"
+    assert labels["org.opencontainers.image.base.name"] == BASE_TAG
+    assert labels["org.opencontainers.image.base.digest"].startswith("sha256:")
+    uid = docker(docker_host, "run", "--rm", "--network", "none", "--entrypoint", "id", spleen_image, "-u").stdout.strip()
+    assert uid == "10001"
+    listing = docker(docker_host, "run", "--rm", "--network", "none", "--entrypoint", "ls", spleen_image, "-A", "/opt/mmar").stdout.split()
+    assert "config" in listing and "data" not in listing, "data never goes into the image"
+
+
+def test_bad_config_baked_in_fails_at_docker_run_with_exit_2(docker_host: str, runtime_image: str, base_image: str,
+                                                            wheelhouse: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / "broken"
+    shutil.copytree(DEMO_BUNDLE, bundle, ignore=shutil.ignore_patterns("data", "models", "eval"))
+    config_file = bundle / "config" / "config_train.json"
+    config = json.loads(config_file.read_text())
+    config["train"]["model"]["name"] = "UNett"
+    config_file.write_text(json.dumps(config))
+    tag = "mmar-test/broken:test"
+    build_image(BuildRequest(bundle, tag, base_image, wheelhouse), progress=lambda line: None)
+    started = time.perf_counter()
+    done = run(docker_host, tag, out=out_dir(tmp_path), check=False)
+    assert done.returncode == 2, done.stderr[-2000:]  # type: ignore[attr-defined]
+    assert "config/config_train.json: train.model.name: unknown component name 'UNett'" in done.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in done.stderr  # type: ignore[attr-defined]
+    assert time.perf_counter() - started < 60
+
+
+def test_editing_custom_code_rebuilds_only_the_bundle_layer(docker_host: str, runtime_image: str, base_image: str,
+                                                            wheelhouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = tmp_path / "byoc_shutdown"
+    shutil.copytree(REPO / "bundles" / "byoc_shutdown", bundle, ignore=shutil.ignore_patterns("data", "models", "eval"))
+    first = build_image(BuildRequest(bundle, "mmar-test/shutdown:a", base_image, wheelhouse), progress=lambda line: None)
+    with (bundle / "custom" / "shutdown.py").open("a") as source:
+        source.write(f"\n# edited {uuid.uuid4().hex}\n")
+    second = build_image(BuildRequest(bundle, "mmar-test/shutdown:b", base_image, wheelhouse), progress=lambda line: None)
+    layers = {tag: json.loads(docker(docker_host, "image", "inspect", tag).stdout)[0]["RootFS"]["Layers"]
+              for tag in (RUNTIME_TAG, "mmar-test/shutdown:a", "mmar-test/shutdown:b")}
+    runtime = layers[RUNTIME_TAG]
+    assert layers["mmar-test/shutdown:a"][:len(runtime)] == runtime == layers["mmar-test/shutdown:b"][:len(runtime)]
+    assert layers["mmar-test/shutdown:a"][len(runtime):] != layers["mmar-test/shutdown:b"][len(runtime):]
+    assert len(layers["mmar-test/shutdown:b"]) - len(runtime) == 1, "the MMAR is one layer"
+    assert first.mmar_digest != second.mmar_digest
+    with capsys.disabled():
+        print(f"\n[image] bundle-stage builds: first {first.seconds:.1f}s, after a custom/ edit {second.seconds:.1f}s")
+
+
+def test_sigterm_stops_a_training_container_promptly(docker_host: str, spleen_image: str, data: Path, tmp_path: Path) -> None:
+    name = f"mmar-sigterm-{uuid.uuid4().hex[:8]}"
+    out = out_dir(tmp_path)
+    docker(docker_host, "run", "-d", "--name", name, "--network", "none", "--read-only", "-v", f"{out}:/out",
+           "-v", f"{data}:/data:ro", spleen_image, "--set", *TINY_SET, "epochs=10000")
+    try:
+        deadline = time.time() + 120
+        while "epoch 1/" not in docker(docker_host, "logs", name).stderr and time.time() < deadline:
+            time.sleep(0.5)
+        started = time.perf_counter()
+        docker(docker_host, "stop", "-t", "30", name)
+        stopped_in = time.perf_counter() - started
+        state = json.loads(docker(docker_host, "inspect", name).stdout)[0]["State"]
+        assert stopped_in < 10, f"SIGTERM was not handled: docker stop took {stopped_in:.1f}s"
+        assert state["ExitCode"] == 143, state
+    finally:
+        docker(docker_host, "rm", "-f", name, check=False)
+
+
+def test_proxy_build_keeps_the_ca_certificate_out_of_the_image(docker_host: str, base_image: str, wheelhouse: Path,
+                                                               tmp_path: Path) -> None:
+    """Behind this machine's TLS-intercepting proxy: torch from a local wheel, the rest from the index."""
+    proxy_cas = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))
+    if not proxy_cas:
+        pytest.skip("this machine has no extra CA certificate: no TLS-intercepting proxy to build through")
+    marker = f"mmar-test-marker-{uuid.uuid4().hex}"
+    ca = tmp_path / "proxy-ca.crt"
+    ca.write_text("".join(p.read_text() for p in proxy_cas) + f"\n# {marker}\n")
+    partial = tmp_path / "wheels"
+    partial.mkdir()
+    for torch_wheel in wheelhouse.glob("torch-*.whl"):
+        shutil.copy(torch_wheel, partial / torch_wheel.name)
+    tag = "mmar-test/runtime:proxy"
+    result = build_image(BuildRequest(None, tag, base_image, partial, (ca,)), progress=lambda line: None)
+    assert not result.air_gapped
+    container = docker(docker_host, "create", "--entrypoint", "/bin/true", tag).stdout.strip()
+    try:
+        exported = docker(docker_host, "export", container, text=False).stdout  # type: ignore[arg-type]
+    finally:
+        docker(docker_host, "rm", container, check=False)
+    assert marker.encode() not in exported
+    body = [line for line in proxy_cas[0].read_text().splitlines() if line and "-----" not in line][3]
+    assert body.encode() not in exported, "the proxy's CA certificate is in the image"
