@@ -18,7 +18,14 @@ DEMO_SET ?= $(if $(filter $(DEFAULT_BUNDLE),$(patsubst %/,%,$(BUNDLE))),$(SPLEEN
 SET ?=
 PYTEST_ARGS ?=
 
-.PHONY: install train check test lint data bench schema clean
+TAG ?= $(notdir $(patsubst %/,%,$(BUNDLE))):latest
+BASE_IMAGE ?=
+WHEELHOUSE ?=
+OUT ?= $(CURDIR)/out
+DATA_DIR ?= $(abspath $(BUNDLE))/data/synthetic
+RUN_ARGS ?=
+
+.PHONY: install train check test lint data bench schema clean image run
 
 install: $(STAMP)
 
@@ -50,6 +57,13 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/bench_train.py
+
+image: install  ## build the image of BUNDLE: make image BUNDLE=bundles/spleen_ct_seg TAG=spleen:1.0 [BASE_IMAGE=...] [WHEELHOUSE=...]
+	$(MMAR) build $(BUNDLE) -t $(TAG) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE))
+
+run:  ## train in the image: make run TAG=spleen:1.0 [DATA_DIR=/data/spleen] [OUT=./out] [RUN_ARGS='--set epochs=5']
+	mkdir -p $(OUT)
+	docker run --rm $(if $(GPUS),--gpus $(GPUS)) -v $(DATA_DIR):/data:ro -v $(OUT):/out $(TAG) $(RUN_ARGS)
 
 schema: install
 	@$(MMAR) schema

@@ -266,6 +266,7 @@ def build(mmar: MmarArg = None, m: MmarOpt = None,
           base_image: Annotated[Optional[str], typer.Option("--base-image", help="Base image [default: the Dockerfile's CUDA base].")] = None,
           wheelhouse: Annotated[Optional[Path], typer.Option(help="Folder of the locked wheels: build without network.")] = None,
           ca_cert: Annotated[Optional[list[Path]], typer.Option("--ca-cert", help="Extra CA certificate for a TLS-intercepting proxy (build stage only).")] = None,
+          lock: Annotated[Optional[Path], typer.Option(help="Requirements with hashes [default: the CPU lock shipped with mmar-runner].")] = None,
           runtime_only: Annotated[bool, typer.Option("--runtime-only", help="Build the shared runtime stage, no MMAR.")] = False,
           no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
           verbose: VerboseOpt = False) -> None:
@@ -275,7 +276,7 @@ def build(mmar: MmarArg = None, m: MmarOpt = None,
 
     def work() -> Any:
         root = None if runtime_only else _mmar(mmar, m)
-        request = BuildRequest(root, tag, base_image, wheelhouse, tuple(ca_cert or ()), no_cache)
+        request = BuildRequest(root, tag, base_image, wheelhouse, tuple(ca_cert or ()), no_cache, *([lock] if lock else []))
         return build_image(request, progress=lambda line: typer.echo(line, err=True))
 
     result = _reporting_errors(verbose, work)

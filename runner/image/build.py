@@ -44,6 +44,7 @@ class BuildRequest:
     wheelhouse: Path | None = None
     ca_certs: tuple[Path, ...] = ()
     no_cache: bool = False
+    lock: Path = LOCK  # requirements with hashes; the CPU lock by default (see docs/DOCKER.md for a CUDA one)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def build_image(request: BuildRequest, client: Any | None = None, progress: Call
     with tempfile.TemporaryDirectory(prefix="mmar-build-") as scratch:
         context = Path(scratch)
         mmar_digest = _stage_context(request, context)
-        air_gapped = request.wheelhouse is not None and wheelhouse_covers_lock(context / "wheelhouse")
+        air_gapped = request.wheelhouse is not None and wheelhouse_covers_lock(context / "wheelhouse", request.lock)
         args = _build_args(request, client, mmar_digest)
         target = "bundle" if request.mmar else "runtime"
         emit(f"building {request.tag} (stage {target}, {'air-gapped' if air_gapped else 'network: host'}, base {args['BASE_IMAGE']})")
@@ -119,7 +120,9 @@ def build_image(request: BuildRequest, client: Any | None = None, progress: Call
 
 def _stage_context(request: BuildRequest, context: Path) -> str | None:
     shutil.copy2(IMAGE_DIR / "Dockerfile", context / "Dockerfile")
-    shutil.copy2(LOCK, context / "requirements.lock")
+    if not request.lock.is_file():
+        raise MmarRunnerError(f"--lock {request.lock}: file not found")
+    shutil.copy2(request.lock, context / "requirements.lock")
     (context / ".dockerignore").write_text("\n".join(["**/__pycache__", "**/*.pyc"]) + "\n")
     _link_tree(request.wheelhouse, context / "wheelhouse", "*.whl")
     (context / "build-ca").mkdir()
@@ -173,11 +176,10 @@ def _runner_wheel(dist: Path) -> None:
 def _build_args(request: BuildRequest, client: Any, mmar_digest: str | None) -> dict[str, str]:
     from runner import __version__
 
-    versions = lock_versions()
-    torch = versions.get("torch", "unknown")
+    versions = lock_versions(request.lock)
     args = {
-        "TORCH_VERSION": torch,
-        "TORCH_CUDA": "none" if "+cpu" in torch else (torch.split("+cu")[-1] if "+cu" in torch else "bundled"),
+        "TORCH_VERSION": versions.get("torch", "unknown"),
+        "TORCH_CUDA": torch_cuda(versions),
         "MONAI_VERSION": versions.get("monai", "unknown"),
         "RUNNER_VERSION": __version__,
     }
@@ -190,6 +192,20 @@ def _build_args(request: BuildRequest, client: Any, mmar_digest: str | None) -> 
         args["MMAR_NAME"] = request.mmar.resolve().name
         args["MMAR_DIGEST"] = mmar_digest or "unknown"
     return args
+
+
+def torch_cuda(versions: dict[str, str]) -> str:
+    """The CUDA version the locked torch runs on: "none" for a CPU build."""
+    torch = versions.get("torch", "")
+    if "+cpu" in torch:
+        return "none"
+    if "+cu" in torch:
+        digits = torch.split("+cu")[-1]
+        return f"{digits[:-1]}.{digits[-1]}"
+    for runtime in ("cuda-toolkit", "nvidia-cuda-runtime-cu13", "nvidia-cuda-runtime-cu12"):
+        if runtime in versions:
+            return versions[runtime]
+    return "none" if torch else "unknown"
 
 
 def _dockerfile_default_base() -> str:

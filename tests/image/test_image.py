@@ -15,7 +15,7 @@ import pytest
 
 from runner.image.build import BuildRequest, build_image, lock_versions
 from tests.conftest import DEMO_BUNDLE, REPO, TINY_SET, run_cli
-from tests.image.conftest import BASE_TAG, RUNTIME_TAG, docker
+from tests.image.engine import BASE_TAG, RUNTIME_TAG, docker
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
