@@ -127,9 +127,10 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
 @app.command()
 def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
           set_: SetOpt = None, verbose: VerboseOpt = False,
-          progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True) -> None:
+          progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True,
+          max_iterations: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many iterations (short checks).")] = None) -> None:
     """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json."""
-    _train("train", mmar, m, config, environment, set_ or [], verbose, progress)
+    _train("train", mmar, m, config, environment, set_ or [], verbose, progress, max_iterations)
 
 
 @app.command()
@@ -150,7 +151,7 @@ def _print_conf(loaded: Any) -> None:
 
 
 def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
-           sets: list[str], verbose: bool, progress: bool) -> None:
+           sets: list[str], verbose: bool, progress: bool, max_iterations: int | None = None) -> None:
     _setup_logging(verbose)
     from runner.config.load import load_train_config
     from runner.workflow.train import run_training  # pins the process env before torch loads
@@ -158,7 +159,7 @@ def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, 
     def work() -> Any:
         loaded = load_train_config(_mmar(mmar, m), config, environment, sets)
         _print_conf(loaded)
-        return run_training(loaded, command=command, show_progress=progress)
+        return run_training(loaded, command=command, show_progress=progress, max_iterations=max_iterations)
 
     result = _reporting_errors(verbose, work)
     typer.echo(f"final model:   {result.final_model}")
@@ -284,6 +285,42 @@ def build(mmar: MmarArg = None, m: MmarOpt = None,
     typer.echo(f"built in:      {result.seconds:.1f}s ({'air-gapped' if result.air_gapped else 'with network'})")
     if result.mmar_digest:
         typer.echo(f"mmar digest:   {result.mmar_digest}")
+
+
+@app.command()
+def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
+           set_: SetOpt = None, verbose: VerboseOpt = False,
+           iterations: Annotated[int, typer.Option(min=0, help="Iterations per run; 0 trains the full config.")] = 4,
+           keep: Annotated[Optional[Path], typer.Option(help="Keep both runs' outputs in this folder.")] = None) -> None:
+    """Train twice in separate processes and report bit-identical, or the first diverging tensor and why."""
+    _setup_logging(verbose)
+    from runner.workflow.verify import explain
+    from runner.workflow.verify import verify as verify_runs
+
+    comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(
+        _mmar(mmar, m), config, environment, set_ or [], iterations or None, keep))
+    for line in explain(comparison):
+        typer.echo(line)
+    typer.echo(f"manifests:     {manifests[0]}  {manifests[1]}")
+    raise typer.Exit(0 if comparison.identical else 1)
+
+
+@app.command()
+def diff(first: Annotated[Path, typer.Argument(help="run_manifest.json (or its folder).")],
+         second: Annotated[Path, typer.Argument(help="run_manifest.json (or its folder).")],
+         verbose: VerboseOpt = False) -> None:
+    """Every difference between two runs that can change numbers, and whether their weights agree."""
+    _setup_logging(verbose)
+    from runner.workflow.verify import compare, explain, load_manifest
+
+    comparison = _reporting_errors(verbose, lambda: compare(load_manifest(first), load_manifest(second)))
+    for line in explain(comparison):
+        typer.echo(line)
+    if comparison.identical and comparison.settings:
+        typer.echo("settings that differ (the weights agree anyway):")
+        for difference in comparison.settings:
+            typer.echo(f"  {difference.render()}")
+    raise typer.Exit(0 if comparison.identical else 1)
 
 
 @app.command()

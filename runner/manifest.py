@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from runner.config.load import LoadedConfig
 
 MANIFEST_NAME = "run_manifest.json"
+OUTPUT_VARIABLES = ("MMAR_CKPT_DIR", "MMAR_EVAL_OUTPUT_PATH")
 MANIFEST_VERSION = 1
 
 
@@ -57,6 +58,18 @@ def weights_digest(state: Mapping[str, Any]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def tensor_digests(state: Mapping[str, Any]) -> dict[str, str]:
+    """Per-tensor sha256 (dtype, shape, bytes), in the model's own order: where two runs first diverge."""
+    import torch
+
+    found = {}
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor):
+            digest = hashlib.sha256(str(value.dtype).encode() + str(tuple(value.shape)).encode() + tensor_bytes(value))
+            found[name] = "sha256:" + digest.hexdigest()
+    return found
+
+
 def model_state(model: Any) -> Mapping[str, Any]:
     """The state dict of a model, unwrapped from DataParallel/DDP so names match across setups."""
     from torch.nn import DataParallel
@@ -66,12 +79,18 @@ def model_state(model: Any) -> Mapping[str, Any]:
     return inner.state_dict()
 
 
-def config_digest(resolved: Mapping[str, Any], root: Path) -> str:
+def config_digest(resolved: Mapping[str, Any], root: Path, outputs: Mapping[str, str] | None = None) -> str:
     """sha256 of the substituted config, with the MMAR root written as ``$MMAR_ROOT``.
 
-    The digest then survives moving the MMAR folder but changes with any semantic edit.
+    Output folders (``outputs``: variable name -> value) are written as ``$NAME`` too: where a run
+    writes cannot change its numbers. The digest then survives moving the MMAR folder or the
+    outputs but changes with any semantic edit.
     """
-    text = canonical_json(resolved).replace(canonical_json(str(root))[1:-1], "$MMAR_ROOT")
+    text = canonical_json(resolved)
+    for name, value in sorted((outputs or {}).items(), key=lambda item: -len(item[1])):
+        if value:
+            text = text.replace(canonical_json(value)[1:-1], f"${name}")
+    text = text.replace(canonical_json(str(root))[1:-1], "$MMAR_ROOT")
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -201,7 +220,8 @@ def manifest_base(
         "seed": loaded.seed,
         "determinism": dict(flags),
         "amp": {"requested": loaded.model.amp, "in_force": amp_in_force},
-        "config_digest": config_digest(loaded.resolved, mmar.root),
+        "config_digest": config_digest(loaded.resolved, mmar.root, {name: str(loaded.variables.get(name) or "")
+                                                                    for name in OUTPUT_VARIABLES}),
         "datalist_digests": dict(datalist_digests),
         "custom_code_digest": folder_digest(mmar.custom_dir),
         "max_epochs": getattr(loaded.model, "epochs", None),

@@ -43,7 +43,8 @@ class RunRecord:
     _running_loss: list[float] = field(default_factory=list)
     _validated: dict[str, float] = field(default_factory=dict)
 
-    def attach(self, trainer: Any, evaluator: Any | None, total_epochs: int | None, show_progress: bool) -> None:
+    def attach(self, trainer: Any, evaluator: Any | None, total_epochs: int | None, show_progress: bool,
+               max_iterations: int | None = None) -> None:
         from ignite.engine import Events
 
         started = time.perf_counter()
@@ -61,6 +62,8 @@ class RunRecord:
             loss = output_loss(engine.state.output)
             if loss is not None:
                 self._running_loss.append(loss)
+            if max_iterations is not None and engine.state.iteration >= max_iterations:
+                engine.terminate()  # a short run (mmar verify); the manifest says it ended early
 
         def on_validated(evaluator_engine: Any) -> None:
             # Runs only on epochs the ValidationHandler validated; other epochs report no metrics.

@@ -27,7 +27,7 @@ from runner.determinism import (
 )
 from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, RunFailedError
 from runner.jsonio import write_atomic, write_json_atomic
-from runner.manifest import manifest_base, model_state, weights_digest, write_manifest
+from runner.manifest import manifest_base, model_state, tensor_digests, weights_digest, write_manifest
 from runner.mmar import custom_code_on_path, resolve_in_mmar
 from runner.workflow.common import (
     call_user,
@@ -63,7 +63,8 @@ class TrainResult:
     planned_iterations: int | None = None
 
 
-def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bool = True) -> TrainResult:
+def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bool = True,
+                 max_iterations: int | None = None) -> TrainResult:
     """Train as the config says and write model, stats and manifest under MMAR_CKPT_DIR.
 
     Raises:
@@ -100,7 +101,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         write_manifest(ckpt_dir, {**base, "status": "running"})
         record = RunRecord()
         try:
-            network = _run(trainer, builder, record, settings, show_progress, loaded)
+            network = _run(trainer, builder, record, settings, show_progress, loaded, max_iterations)
         except MmarRunnerError as exc:
             if exc.exit_code == BAD_INPUT_EXIT:
                 # A BYOC contract broken at run time (an iteration without a loss...): bad input,
@@ -123,6 +124,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         "duration_s": round(duration, 3),
         "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
         "weights_digest": digest,
+        "tensor_digests": tensor_digests(state),
         **record.summary(),
         "determinism": {**flags, "in_force_after_training": read_back_flags()},
         "outputs": {
@@ -163,11 +165,11 @@ def _build_trainer(builder: Builder) -> Any:
 
 
 def _run(trainer: Any, builder: Builder, record: RunRecord, settings: DeterminismSettings, show_progress: bool,
-         loaded: LoadedConfig) -> Any:
+         loaded: LoadedConfig, max_iterations: int | None = None) -> Any:
     """Run an ignite engine, or a bring-your-own trainer, and return the trained network."""
     if is_engine(trainer):
         evaluator = builder.built("validate", "evaluator")
-        record.attach(trainer, evaluator, loaded.model.epochs, show_progress)
+        record.attach(trainer, evaluator, loaded.model.epochs, show_progress, max_iterations)
         attach_strict_guard(trainer, settings)
         call_user(trainer.run)
         network = getattr(trainer, "network", None)

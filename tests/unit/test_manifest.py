@@ -58,3 +58,10 @@ def test_config_digest_survives_moving_the_mmar() -> None:
 def test_reproduce_command_pins_the_seed_and_keeps_overrides() -> None:
     text = reproduce_command(Path("/m"), Path("/m/config/c.json"), None, {"epochs": 2, "size": [1, 2]}, 9)
     assert text == "mmar train /m -c /m/config/c.json --set epochs=2 'size=[1,2]' determinism.random_seed=9"
+
+
+def test_config_digest_ignores_where_outputs_go() -> None:
+    one = {"train": {"handlers": [{"args": {"save_dir": "/out/a"}}]}, "lr": 1}
+    two = {"train": {"handlers": [{"args": {"save_dir": "/elsewhere/b"}}]}, "lr": 1}
+    assert config_digest(one, Path("/m"), {"MMAR_CKPT_DIR": "/out/a"}) == config_digest(two, Path("/m"), {"MMAR_CKPT_DIR": "/elsewhere/b"})
+    assert config_digest(one, Path("/m")) != config_digest(two, Path("/m"))

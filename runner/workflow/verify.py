@@ -1,0 +1,135 @@
+"""``mmar verify`` and ``mmar diff``: prove a run repeats bit for bit, or say where and why it does not.
+
+``verify`` trains twice in separate processes (a fresh interpreter each: nothing shared but the
+files) and compares the two run manifests' per-tensor digests. ``diff`` compares any two manifests
+and lists every recorded fact that can change numbers: inputs, seed, library versions, device,
+threads, determinism flags, world size.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.errors import MmarLayoutError, RunFailedError
+from runner.jsonio import load_json
+from runner.manifest import MANIFEST_NAME
+
+# Manifest fields (dotted) whose difference can change the numbers a run produces.
+NUMERIC_FIELDS = (
+    "seed", "config_digest", "datalist_digests", "custom_code_digest", "amp.in_force", "max_epochs", "world_size",
+    "versions", "device.device", "device.machine", "device.cpu_capability", "device.torch_num_threads", "device.torch_cuda",
+    "device.cudnn", "device.gpu_name", "device.gpu_capability", "device.gpu_sm_count", "device.gpu_count", "device.driver",
+    "device.nccl", "determinism", "iterations",
+)
+DEFAULT_VERIFY_ITERATIONS = 4
+
+
+@dataclass(frozen=True)
+class Difference:
+    field: str
+    first: Any
+    second: Any
+
+    def render(self) -> str:
+        return f"{self.field}: {_short(self.first)} -> {_short(self.second)}"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    identical: bool
+    digest: str | None
+    first_diverging_tensor: str | None
+    differing_tensors: int
+    settings: list[Difference]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    return {prefix: value}
+
+
+def numeric_differences(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[Difference]:
+    """Every difference between two manifests in the fields that can change numbers."""
+    a, b = _flatten(first), _flatten(second)
+    found = []
+    for key in sorted(set(a) | set(b)):
+        if not any(key == field or key.startswith(field + ".") for field in NUMERIC_FIELDS):
+            continue
+        if a.get(key) != b.get(key):
+            found.append(Difference(key, a.get(key, "(absent)"), b.get(key, "(absent)")))
+    return found
+
+
+def compare(first: Mapping[str, Any], second: Mapping[str, Any]) -> Comparison:
+    """Weights first (equal digests, or the first tensor in model order that differs), then the settings."""
+    identical = first.get("weights_digest") is not None and first.get("weights_digest") == second.get("weights_digest")
+    tensors_a, tensors_b = first.get("tensor_digests") or {}, second.get("tensor_digests") or {}
+    differing = [name for name in tensors_a if tensors_a.get(name) != tensors_b.get(name)]
+    differing += [name for name in tensors_b if name not in tensors_a]
+    return Comparison(identical, first.get("weights_digest") if identical else None, differing[0] if differing else None,
+                      len(differing), numeric_differences(first, second))
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    path = path / MANIFEST_NAME if path.is_dir() else path
+    if not path.is_file():
+        raise MmarLayoutError(f"{path}: run manifest not found")
+    manifest = load_json(path, str(path))
+    if not isinstance(manifest, dict) or "manifest_version" not in manifest:
+        raise MmarLayoutError(f"{path}: not a run manifest")
+    return manifest
+
+
+def verify(root: Path, config: str | None, environment: str | None, sets: Sequence[str],
+           iterations: int | None = DEFAULT_VERIFY_ITERATIONS, keep: Path | None = None) -> tuple[Comparison, list[Path]]:
+    """Train twice, each in its own process and output folder, and compare.
+
+    Raises:
+        RunFailedError: a run failed; its last error lines are in the message.
+    """
+    base = Path(tempfile.mkdtemp(prefix="mmar-verify-")) if keep is None else keep
+    manifests = []
+    for index in (1, 2):
+        out = base / f"run{index}"
+        words = [sys.executable, "-m", "runner", "train", str(root), "--no-progress"]
+        words += ["-c", config] if config else []
+        words += ["-e", environment] if environment else []
+        words += ["--max-iterations", str(iterations)] if iterations else []
+        words += ["--set", *sets, f"MMAR_CKPT_DIR={out}"]
+        done = subprocess.run(words, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            raise RunFailedError(f"run {index} of mmar verify failed (exit {done.returncode}):\n{tail}")
+        manifests.append(out / MANIFEST_NAME)
+    return compare(load_manifest(manifests[0]), load_manifest(manifests[1])), manifests
+
+
+def explain(comparison: Comparison) -> list[str]:
+    """Lines for the user: verdict, first diverging tensor, settings that could explain it."""
+    if comparison.identical:
+        return [f"bit-identical: {comparison.digest}"]
+    lines = [f"diverged: {comparison.differing_tensors} tensor(s) differ; first in model order: {comparison.first_diverging_tensor}"]
+    if comparison.settings:
+        lines.append("settings that differ between the two runs and can change numbers:")
+        lines += [f"  {difference.render()}" for difference in comparison.settings]
+    else:
+        lines.append("no recorded setting differs: the difference comes from inside the pipeline, e.g. a random source "
+                     "the runner does not seed (a custom transform drawing from its own unseeded generator), or a "
+                     "nondeterministic operation not covered by torch's deterministic mode")
+    return lines
