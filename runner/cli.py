@@ -88,6 +88,8 @@ def _reporting_errors(verbose: bool, work: Callable[[], Any]) -> Any:
     """Run a command's work: bad input exits 2 with its message, anything unexpected exits 1 in one line."""
     try:
         return work()
+    except typer.Exit:
+        raise
     except MmarRunnerError as exc:
         _fail(exc, verbose)
     except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
@@ -128,9 +130,10 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
 def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
           set_: SetOpt = None, verbose: VerboseOpt = False,
           progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True,
-          max_iterations: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many iterations (short checks).")] = None) -> None:
+          max_iterations: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many iterations (short checks).")] = None,
+          nproc: Annotated[Optional[int], typer.Option(min=1, help="Processes on this node under torchrun (GPUs: one per device; CPU: gloo).")] = None) -> None:
     """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json."""
-    _train("train", mmar, m, config, environment, set_ or [], verbose, progress, max_iterations)
+    _train("train", mmar, m, config, environment, set_ or [], verbose, progress, max_iterations, nproc)
 
 
 @app.command()
@@ -151,17 +154,34 @@ def _print_conf(loaded: Any) -> None:
 
 
 def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
-           sets: list[str], verbose: bool, progress: bool, max_iterations: int | None = None) -> None:
+           sets: list[str], verbose: bool, progress: bool, max_iterations: int | None = None, nproc: int | None = None) -> None:
     _setup_logging(verbose)
     from runner.config.load import load_train_config
+    from runner.workflow.distributed import context_from_env, launch, processes_wanted
     from runner.workflow.train import run_training  # pins the process env before torch loads
+
+    context = context_from_env()
+    if not context.is_main:
+        for name in ("", "runner"):
+            logging.getLogger(name).setLevel(logging.WARNING)  # one voice: rank 0 reports
 
     def work() -> Any:
         loaded = load_train_config(_mmar(mmar, m), config, environment, sets)
-        _print_conf(loaded)
+        if not context.distributed:
+            processes = processes_wanted(nproc, loaded.model.multi_gpu, loaded.file)
+            if processes > 1:
+                argv = [command, str(loaded.mmar.root), "--no-progress", "-c", str(loaded.mmar.config_file)]
+                argv += ["-e", str(loaded.mmar.environment_file)] if loaded.mmar.environment_file else []
+                argv += ["--max-iterations", str(max_iterations)] if max_iterations else []
+                argv += ["--set", *sets] if sets else []
+                raise typer.Exit(launch(argv, processes))
+        if context.is_main:
+            _print_conf(loaded)
         return run_training(loaded, command=command, show_progress=progress, max_iterations=max_iterations)
 
     result = _reporting_errors(verbose, work)
+    if not context.is_main:
+        return
     typer.echo(f"final model:   {result.final_model}")
     typer.echo(f"best model:    {result.best_model or '(none: no key-metric checkpoint was saved)'}")
     typer.echo(f"manifest:      {result.manifest_path}")

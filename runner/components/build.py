@@ -19,7 +19,7 @@ from runner.components.contracts import CheckedIteration, require_handler, requi
 from runner.components.registry import user_code_location
 from runner.components.resolve import accepts, check_binding, resolve_target
 from runner.components.saved_models import load_eval_model
-from runner.components.wiring import CLASS_CHECKED, OBJECT_NAMES_TO_SLOTS, adapt_explicit, implicit_providers
+from runner.components.wiring import CLASS_CHECKED, OBJECT_NAMES_TO_SLOTS, adapt_distributed, adapt_explicit, implicit_providers
 from runner.config.load import LoadedConfig
 from runner.config.models import CheckpointModel, ComponentSpec, EvalConfig, RefSpec, TorchScriptModel
 from runner.errors import ComponentError, MmarRunnerError
@@ -87,11 +87,12 @@ def iter_specs(loaded: LoadedConfig) -> Iterator[SlotSpec]:
 class Builder:
     """Builds slots lazily; ``get(section, slot)`` returns the built object."""
 
-    def __init__(self, loaded: LoadedConfig, device: Any, amp: bool, rank: int = 0) -> None:
+    def __init__(self, loaded: LoadedConfig, device: Any, amp: bool, rank: int = 0, world_size: int = 1) -> None:
         self.loaded = loaded
         self.device = device
         self.amp = amp
         self.rank = rank
+        self.world_size = world_size
         self.file = loaded.file
         self._built: dict[tuple[str, str], Any] = {}
         self._stack: list[tuple[str, str]] = []
@@ -137,6 +138,10 @@ class Builder:
             self._stack.pop()
         self._built[key] = value
         return value
+
+    def replace(self, section: str, slot: str, value: Any) -> None:
+        """Swap a built slot for a wrapped one (the DDP model); later references get the new object."""
+        self._built[(section, slot)] = value
 
     def section_declaring(self, name: str, section: str) -> str | None:
         """Where ``@name`` points: the current section first, then the other one; None if nowhere."""
@@ -255,6 +260,7 @@ class Builder:
                 except Exception as exc:  # noqa: BLE001 - e.g. .parameters() on a model that has none
                     raise ComponentError(self.file, config_path, f"the runner could not supply '{name}' to {spec.label}: "
                                          f"{type(exc).__name__}: {exc}", hint=f"set \"{name}\" in {config_path}.args") from exc
+        kwargs = adapt_distributed(self, section, slot, target, kwargs)
         check_binding(target, kwargs, spec.label, self.file, config_path)
         try:
             obj = target(**kwargs)
@@ -309,7 +315,11 @@ class Builder:
 
         from runner.determinism import derive_seed
 
-        return torch.Generator().manual_seed(derive_seed(self.loaded.seed, label))
+        return torch.Generator().manual_seed(derive_seed(self.loaded.seed, self.rank_label(label)))
+
+    def rank_label(self, label: str) -> str:
+        """A seed label per rank when distributed (each rank augments its own shard differently)."""
+        return f"{label}.rank{self.rank}" if self.world_size > 1 else label
 
     def objects_for_checkpoint(self, value: Any, section: str) -> dict[str, Any]:
         """A 4.0 list of names, or a 4.1 dict, as objects with ``state_dict``."""

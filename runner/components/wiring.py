@@ -137,3 +137,24 @@ def adapt_explicit(builder: Builder, section: str, slot: str, target: Any, kwarg
         kwargs = dict(kwargs)
         kwargs["load_dict"] = builder.objects_for_checkpoint(kwargs["load_dict"], section)
     return kwargs
+
+
+def adapt_distributed(builder: Builder, section: str, slot: str, target: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Under torchrun, a DataLoader reads its rank's shard through a seeded DistributedSampler.
+
+    ``shuffle`` moves into the sampler (MONAI's engines call ``set_epoch`` each epoch); training
+    pads shards to equal length, evaluation sees every case exactly once.
+    """
+    if builder.world_size <= 1 or slot != "dataloader" or not _is_subclass(target, "torch.utils.data.DataLoader"):
+        return kwargs
+    if kwargs.get("sampler") is not None or "dataset" not in kwargs:
+        return kwargs
+    from runner.determinism import derive_seed
+    from runner.workflow.distributed import DistContext, distributed_sampler
+
+    kwargs = dict(kwargs)
+    shuffle = bool(kwargs.pop("shuffle", False))
+    context = DistContext(builder.rank, builder.rank, builder.world_size)
+    kwargs["sampler"] = distributed_sampler(kwargs["dataset"], context, shuffle and section == "train",
+                                            derive_seed(builder.loaded.seed, f"{section}.sampler"))
+    return kwargs

@@ -47,7 +47,7 @@ def seed_datasets(builder: Builder, seed: int) -> None:
     for section in ("train", "validate"):
         dataset = builder.built(section, "dataset")
         if dataset is not None:
-            count = seed_randomizables(dataset, derive_seed(seed, f"{section}.dataset.transforms"))
+            count = seed_randomizables(dataset, derive_seed(seed, builder.rank_label(f"{section}.dataset.transforms")))
             logger.debug("%s.dataset: %d random transforms seeded", section, count)
 
 

@@ -8,7 +8,6 @@ Order matters and is fixed: process env -> determinism pins -> static check -> b
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -39,6 +38,7 @@ from runner.workflow.common import (
     seed_datasets,
     settings_for,
 )
+from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,8 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     for warning in warnings:
         logger.warning("%s", warning.render())
     settings = settings_for(loaded)
-    device = pick_device(loaded.model.use_gpu)
+    context = context_from_env()
+    device = init_process_group(context) if context.distributed else pick_device(loaded.model.use_gpu)
     amp = bool(loaded.model.amp and device.type == "cuda")
     if loaded.model.amp and not amp:
         logger.info("amp requested but running on %s: training in float32", device)
@@ -89,20 +90,25 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     started = time.perf_counter()
     with custom_code_on_path(loaded.mmar.root):
         flags = apply_determinism(settings)
-        builder = Builder(loaded, device=device, amp=amp, rank=int(os.environ.get("RANK", "0")))
+        builder = Builder(loaded, device=device, amp=amp, rank=context.rank, world_size=context.world_size)
         try:
-            trainer = _build_trainer(builder)
+            trainer = _build_trainer(builder, context)
         except MmarRunnerError:
-            remove_new_files(ckpt_dir, files_before)
+            if context.is_main:
+                remove_new_files(ckpt_dir, files_before)
             raise
         base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings)
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
                            "kind": "ignite" if is_engine(trainer) else "bring-your-own"}
-        write_manifest(ckpt_dir, {**base, "status": "running"})
+        base["world_size"] = context.world_size
+        if context.is_main:
+            write_manifest(ckpt_dir, {**base, "status": "running"})
         record = RunRecord()
         try:
             network = _run(trainer, builder, record, settings, show_progress, loaded, max_iterations)
         except MmarRunnerError as exc:
+            if not context.is_main:
+                raise
             if exc.exit_code == BAD_INPUT_EXIT:
                 # A BYOC contract broken at run time (an iteration without a loss...): bad input,
                 # found at the first iteration, so nothing this run wrote is worth keeping.
@@ -114,10 +120,11 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     state = model_state(network)
     digest = weights_digest(state)
     final_model = ckpt_dir / FINAL_MODEL
-    if not _written_by_run(final_model, outputs_before):
+    if context.is_main and not _written_by_run(final_model, outputs_before):
         _save_checkpoint({"model": state, "train_conf": loaded.resolved}, final_model)
     best_model = ckpt_dir / BEST_MODEL if _written_by_run(ckpt_dir / BEST_MODEL, outputs_before) else None
-    write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
+    if context.is_main:
+        write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
     manifest = {
         **base,
         "status": "completed",
@@ -133,7 +140,8 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
             "train_stats": str(ckpt_dir / TRAIN_STATS),
         },
     }
-    manifest_path = write_manifest(ckpt_dir, manifest)
+    manifest_path = write_manifest(ckpt_dir, manifest) if context.is_main else ckpt_dir / "run_manifest.json"
+    barrier_and_destroy(context)
     summary = record.summary()
     return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model, summary["epochs_completed"],
                        summary["iterations"], bool(summary["ended_early"]), summary["planned_iterations"])
@@ -153,12 +161,15 @@ def require_checkpoint_loader(loaded: LoadedConfig) -> None:
                                        hint="train first, or --set MMAR_CKPT=path/to/model.pt")])
 
 
-def _build_trainer(builder: Builder) -> Any:
+def _build_trainer(builder: Builder, context: DistContext | None = None) -> Any:
     """Build in canonical order (MMAR_SPEC §2.6): the model comes first, from the freshly seeded RNG,
-    whatever order the trainer's arguments list things in; then the trainer and what it needs."""
+    whatever order the trainer's arguments list things in; then the trainer and what it needs.
+    Under torchrun the model is wrapped in DDP before anything refers to it."""
     for slot in ("model", "loss", "optimizer", "lr_scheduler"):
         if builder.declared("train", slot):
-            builder.get("train", slot)
+            built = builder.get("train", slot)
+            if slot == "model" and context is not None and context.distributed:
+                builder.replace("train", "model", wrap_model(built, context))
     trainer = builder.get("train", "trainer")
     seed_datasets(builder, builder.loaded.seed)
     return trainer

@@ -1,0 +1,118 @@
+"""One process per device through torchrun: launch, process group, DDP model, per-rank data.
+
+``mmar train --nproc N`` (or ``multi_gpu: true``, one process per visible GPU) re-runs the same
+command under ``python -m torch.distributed.run``; each worker then finds WORLD_SIZE/RANK/LOCAL_RANK
+in its environment. NCCL on GPUs, gloo on CPU. Rank 0 alone writes checkpoints and the manifest;
+handlers with ``"rank": 0`` are built on rank 0 only (see Builder).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import ConfigError, ConfigIssue
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """This process's place in the job; world_size 1 means not distributed."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def context_from_env() -> DistContext:
+    return DistContext(int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def processes_wanted(nproc: int | None, multi_gpu: bool, config_file: str) -> int:
+    """How many processes this node should run: --nproc wins; multi_gpu means one per visible GPU."""
+    if nproc is not None:
+        return nproc
+    if not multi_gpu:
+        return 1
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise ConfigError([ConfigIssue(config_file, "multi_gpu", "multi_gpu is true and no GPU is visible",
+                                       hint="use --nproc N to train with N CPU processes (gloo), or --set multi_gpu=False")])
+    return count
+
+
+def launch(argv: Sequence[str], nproc: int, nnodes: int = 1, node_rank: int | None = None, master_addr: str | None = None,
+           master_port: int = 29500) -> int:
+    """Run ``mmar`` ARGV under torchrun with ``nproc`` workers on this node; return torchrun's exit code."""
+    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+    if nnodes > 1:
+        command += [f"--nnodes={nnodes}", f"--node-rank={node_rank or 0}", f"--master-addr={master_addr}",
+                    f"--master-port={master_port}"]
+    else:
+        command.append("--standalone")
+    command += ["-m", "runner", *argv]
+    env = {**os.environ, "PYTHONHASHSEED": "0", "MMAR_NO_REEXEC": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    logger.info("torchrun: %d process(es) per node, %d node(s)", nproc, nnodes)
+    return subprocess.call(command, env=env)
+
+
+def init_process_group(context: DistContext) -> Any:
+    """The device of this rank; starts the process group (NCCL on CUDA, gloo on CPU)."""
+    import torch
+    import torch.distributed as dist
+
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(context.local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo", init_method="env://")
+    import ignite.distributed as idist
+
+    # ignite sets up its view of the group lazily, with a collective new_group(), on the first rank
+    # query; a rank-0-only handler (CheckpointSaver) would then wait forever for the other ranks.
+    idist.sync()
+    idist.get_rank()
+    return torch.device(f"cuda:{context.local_rank}" if cuda else "cpu")
+
+
+def wrap_model(model: Any, context: DistContext) -> Any:
+    from torch.nn.parallel import DistributedDataParallel
+
+    if not context.distributed or isinstance(model, DistributedDataParallel):
+        return model
+    device = next(model.parameters()).device
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def distributed_sampler(dataset: Any, context: DistContext, shuffle: bool, seed: int) -> Any:
+    """A seeded per-rank sampler; training pads to equal shards, evaluation does not (every case once)."""
+    from monai.data import DistributedSampler
+
+    return DistributedSampler(dataset, even_divisible=shuffle, num_replicas=context.world_size, rank=context.rank,
+                              shuffle=shuffle, seed=seed)
+
+
+def barrier_and_destroy(context: DistContext) -> None:
+    if not context.distributed:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
