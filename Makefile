@@ -25,7 +25,13 @@ OUT ?= $(CURDIR)/out
 DATA_DIR ?= $(abspath $(BUNDLE))/data/synthetic
 RUN_ARGS ?=
 
-.PHONY: install train check test lint data bench schema clean image run
+NODES ?= 1
+GPUS_PER_NODE ?= 1
+DATA_PVC ?=
+OUT_PVC ?=
+K8S_OUT ?= k8s/$(notdir $(patsubst %/,%,$(BUNDLE))).yaml
+
+.PHONY: install train check test lint data bench schema clean image run k8s
 
 install: $(STAMP)
 
@@ -64,6 +70,12 @@ image: install  ## build the image of BUNDLE: make image BUNDLE=bundles/spleen_c
 run:  ## train in the image: make run TAG=spleen:1.0 [DATA_DIR=/data/spleen] [OUT=./out] [RUN_ARGS='--set epochs=5']
 	mkdir -p $(OUT)
 	docker run --rm $(if $(GPUS),--gpus $(GPUS)) -v $(DATA_DIR):/data:ro -v $(OUT):/out $(TAG) $(RUN_ARGS)
+
+k8s: install  ## Kubernetes manifests: make k8s TAG=registry/spleen:1.0 NODES=4 GPUS_PER_NODE=8 DATA_PVC=data OUT_PVC=out
+	mkdir -p $(dir $(K8S_OUT))
+	$(MMAR) k8s $(BUNDLE) --image $(TAG) --nodes $(NODES) --gpus-per-node $(GPUS_PER_NODE) \
+	    $(if $(DATA_PVC),--data-pvc $(DATA_PVC)) $(if $(OUT_PVC),--out-pvc $(OUT_PVC)) > $(K8S_OUT)
+	@echo "wrote $(K8S_OUT); apply with: kubectl apply -f $(K8S_OUT)"
 
 schema: install
 	@$(MMAR) schema

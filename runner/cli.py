@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -131,9 +132,14 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
           set_: SetOpt = None, verbose: VerboseOpt = False,
           progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True,
           max_iterations: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many iterations (short checks).")] = None,
-          nproc: Annotated[Optional[int], typer.Option(min=1, help="Processes on this node under torchrun (GPUs: one per device; CPU: gloo).")] = None) -> None:
+          nproc: Annotated[Optional[int], typer.Option(min=1, help="Processes on this node under torchrun (GPUs: one per device; CPU: gloo).")] = None,
+          nnodes: Annotated[int, typer.Option(min=1, help="Nodes in the job (torchrun, static rendezvous).")] = 1,
+          node_rank: Annotated[int, typer.Option(min=0, help="This node's index.")] = 0,
+          master_addr: Annotated[Optional[str], typer.Option(help="Host of node 0 (several nodes).")] = None,
+          master_port: Annotated[int, typer.Option(help="Rendezvous port on node 0.")] = 29500) -> None:
     """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json."""
-    _train("train", mmar, m, config, environment, set_ or [], verbose, progress, max_iterations, nproc)
+    nodes = NodeLayout(nnodes, node_rank, master_addr, master_port)
+    _train("train", mmar, m, config, environment, set_ or [], verbose, progress, max_iterations, nproc, nodes)
 
 
 @app.command()
@@ -153,8 +159,19 @@ def _print_conf(loaded: Any) -> None:
         typer.echo(json.dumps(loaded.resolved, indent=2))
 
 
+@dataclass(frozen=True)
+class NodeLayout:
+    """Where this node sits in a multi-node torchrun job (one node: the defaults)."""
+
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: str | None = None
+    master_port: int = 29500
+
+
 def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
-           sets: list[str], verbose: bool, progress: bool, max_iterations: int | None = None, nproc: int | None = None) -> None:
+           sets: list[str], verbose: bool, progress: bool, max_iterations: int | None = None, nproc: int | None = None,
+           nodes: NodeLayout = NodeLayout()) -> None:
     _setup_logging(verbose)
     from runner.config.load import load_train_config
     from runner.workflow.distributed import context_from_env, launch, processes_wanted
@@ -169,12 +186,14 @@ def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, 
         loaded = load_train_config(_mmar(mmar, m), config, environment, sets)
         if not context.distributed:
             processes = processes_wanted(nproc, loaded.model.multi_gpu, loaded.file)
-            if processes > 1:
+            if nodes.nnodes > 1 and not nodes.master_addr:
+                raise MmarRunnerError("--nnodes > 1 needs --master-addr (the host of node 0)")
+            if processes > 1 or nodes.nnodes > 1:
                 argv = [command, str(loaded.mmar.root), "--no-progress", "-c", str(loaded.mmar.config_file)]
                 argv += ["-e", str(loaded.mmar.environment_file)] if loaded.mmar.environment_file else []
                 argv += ["--max-iterations", str(max_iterations)] if max_iterations else []
                 argv += ["--set", *sets] if sets else []
-                raise typer.Exit(launch(argv, processes))
+                raise typer.Exit(launch(argv, processes, nodes.nnodes, nodes.node_rank, nodes.master_addr, nodes.master_port))
         if context.is_main:
             _print_conf(loaded)
         return run_training(loaded, command=command, show_progress=progress, max_iterations=max_iterations)
@@ -341,6 +360,35 @@ def diff(first: Annotated[Path, typer.Argument(help="run_manifest.json (or its f
         for difference in comparison.settings:
             typer.echo(f"  {difference.render()}")
     raise typer.Exit(0 if comparison.identical else 1)
+
+
+@app.command()
+def k8s(mmar: MmarArg = None, m: MmarOpt = None,
+        image: Annotated[str, typer.Option(help="The MMAR's image (mmar build), as the cluster pulls it.")] = "",
+        nodes: Annotated[int, typer.Option(min=1, help="Nodes; more than one makes an Indexed Job + headless Service.")] = 1,
+        gpus_per_node: Annotated[int, typer.Option(min=0, help="nvidia.com/gpu per pod; one process each.")] = 1,
+        data_pvc: Annotated[Optional[str], typer.Option(help="PersistentVolumeClaim mounted read-only at /data.")] = None,
+        out_pvc: Annotated[Optional[str], typer.Option(help="PersistentVolumeClaim mounted at /out (RWX for several nodes).")] = None,
+        namespace: Annotated[Optional[str], typer.Option()] = None,
+        grace_seconds: Annotated[int, typer.Option(min=30, help="SIGTERM to SIGKILL: time to write a checkpoint.")] = 600,
+        set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """Print Kubernetes manifests (Job, or Indexed Job + headless Service) that train the MMAR's image."""
+    _setup_logging(verbose)
+    from runner.k8s import K8sRequest, render, to_yaml
+
+    def work() -> str:
+        root = _mmar(mmar, m).expanduser().resolve()
+        if not (root / "config").is_dir():
+            raise MmarRunnerError(f"{root}: not an MMAR (no config/ folder)")
+        if not image:
+            raise MmarRunnerError("--image is required", hint="build one with: mmar build MMAR -t REGISTRY/NAME:TAG")
+        request = K8sRequest(root.name, image, nodes, gpus_per_node, data_pvc, out_pvc, namespace, grace_seconds=grace_seconds,
+                             set_words=tuple(set_ or ()))
+        if not out_pvc:
+            logger.warning("no --out-pvc: outputs go to an emptyDir and are lost with the pod")
+        return to_yaml(render(request))
+
+    typer.echo(_reporting_errors(verbose, work), nl=False)
 
 
 @app.command()
