@@ -140,14 +140,18 @@ def adapt_explicit(builder: Builder, section: str, slot: str, target: Any, kwarg
 
 
 def adapt_distributed(builder: Builder, section: str, slot: str, target: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Under torchrun, a DataLoader reads its rank's shard through a seeded DistributedSampler.
+    """A shuffled or distributed DataLoader reads through a seeded DistributedSampler.
 
-    ``shuffle`` moves into the sampler (MONAI's engines call ``set_epoch`` each epoch); training
-    pads shards to equal length, evaluation sees every case exactly once.
+    Its order is a function of (seed, epoch) alone (MONAI's engines call ``set_epoch`` each
+    epoch), not of a generator's history, so a run resumed at any epoch draws the same batches
+    as the uninterrupted one; under torchrun each rank reads its own shard. ``shuffle`` moves
+    into the sampler; training pads shards to equal length, evaluation sees every case once.
     """
-    if builder.world_size <= 1 or slot != "dataloader" or not _is_subclass(target, "torch.utils.data.DataLoader"):
+    if slot != "dataloader" or not _is_subclass(target, "torch.utils.data.DataLoader"):
         return kwargs
     if kwargs.get("sampler") is not None or "dataset" not in kwargs:
+        return kwargs
+    if builder.world_size <= 1 and not (section == "train" and kwargs.get("shuffle")):
         return kwargs
     from runner.determinism import derive_seed
     from runner.workflow.distributed import DistContext, distributed_sampler

@@ -8,7 +8,9 @@ Order matters and is fixed: process env -> determinism pins -> static check -> b
 from __future__ import annotations
 
 import logging
+import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +42,7 @@ from runner.workflow.common import (
 )
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
+from runner.workflow.resume import Found, PreemptedError, ResumeKeeper, find_newest, resume_dir, sigterm_requests_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +107,14 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         if context.is_main:
             write_manifest(ckpt_dir, {**base, "status": "running"})
         record = RunRecord()
+        keeper = ResumeKeeper(ckpt_dir, builder, trainer, builder.built("validate", "evaluator"), record,
+                              base["config_digest"], context.is_main) if is_engine(trainer) else None
+        resumed = find_newest(ckpt_dir, base["config_digest"], loaded.file) if keeper else None
+        if resumed:
+            base["resumed_from"] = str(resumed.path)
         try:
-            network = _run(trainer, builder, record, settings, show_progress, loaded, max_iterations)
+            with sigterm_requests_checkpoint(keeper) if keeper else nullcontext():
+                network = _run(trainer, builder, record, settings, show_progress, loaded, max_iterations, keeper, resumed)
         except MmarRunnerError as exc:
             if not context.is_main:
                 raise
@@ -116,6 +125,13 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
             else:
                 write_manifest(ckpt_dir, {**base, "status": "failed", "error": exc.message, **record.summary()})
             raise
+        if keeper is not None and keeper.preempted:
+            if context.is_main:
+                write_manifest(ckpt_dir, {**base, "status": "preempted", **record.summary(),
+                                          "resume_checkpoint": str(max(resume_dir(ckpt_dir).glob("ckpt-*.pt"), default=""))})
+            barrier_and_destroy(context)
+            raise PreemptedError(f"stopped on SIGTERM after iteration {record.iterations}; a resume checkpoint is in "
+                                 f"{resume_dir(ckpt_dir)}", hint="run the same command again to continue")
     duration = time.perf_counter() - started
     state = model_state(network)
     digest = weights_digest(state)
@@ -141,6 +157,8 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         },
     }
     manifest_path = write_manifest(ckpt_dir, manifest) if context.is_main else ckpt_dir / "run_manifest.json"
+    if context.is_main:
+        shutil.rmtree(resume_dir(ckpt_dir), ignore_errors=True)  # done: the next run in this folder starts afresh
     barrier_and_destroy(context)
     summary = record.summary()
     return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model, summary["epochs_completed"],
@@ -176,12 +194,17 @@ def _build_trainer(builder: Builder, context: DistContext | None = None) -> Any:
 
 
 def _run(trainer: Any, builder: Builder, record: RunRecord, settings: DeterminismSettings, show_progress: bool,
-         loaded: LoadedConfig, max_iterations: int | None = None) -> Any:
+         loaded: LoadedConfig, max_iterations: int | None = None, keeper: ResumeKeeper | None = None,
+         resumed: Found | None = None) -> Any:
     """Run an ignite engine, or a bring-your-own trainer, and return the trained network."""
     if is_engine(trainer):
         evaluator = builder.built("validate", "evaluator")
         record.attach(trainer, evaluator, loaded.model.epochs, show_progress, max_iterations)
         attach_strict_guard(trainer, settings)
+        if keeper is not None:
+            keeper.attach()
+            if resumed is not None:
+                keeper.restore(resumed)
         call_user(trainer.run)
         network = getattr(trainer, "network", None)
         return network if network is not None else builder.get("train", "model")

@@ -1,0 +1,314 @@
+"""Preemption-safe training: resume checkpoints, SIGTERM handling, and an exact restart.
+
+A resume checkpoint (``<MMAR_CKPT_DIR>/resume/ckpt-<iteration>.pt``) holds everything the rest of
+the run depends on: model, optimizer, scheduler, AMP scaler, engine position, the run record, the
+evaluator's best metric, the checkpoint savers' bookkeeping, every global RNG state, and the data
+RNG states (DataLoader generators, random transforms) as they were when the current epoch started.
+One is written at the end of every epoch and, on SIGTERM, after the step in progress.
+
+Restarting with the same output folder loads the newest complete one. At an epoch boundary the
+states are simply restored. Mid-epoch, the data RNGs are rewound to the start of the epoch and the
+batches already trained on are drawn again and skipped, so the rest of the epoch sees exactly the
+batches it would have seen: both resumes continue bit for bit (tests/integration/test_resume.py).
+
+Files are written to a temporary name and renamed, so a reader never sees half of one; a file cut
+short anyway (a full disk, a copy interrupted) fails to load and the previous one is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.errors import ConfigError, ConfigIssue, MmarRunnerError
+from runner.jsonio import write_atomic
+
+logger = logging.getLogger(__name__)
+
+RESUME_DIR = "resume"
+FORMAT = "mmar-resume/1"
+KEEP = 2
+PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later"; distinct from failure (1) and bad input (2)
+RECORD_FIELDS = ("epoch_losses", "epoch_metrics", "key_metric_name", "best_metric", "best_epoch", "iterations",
+                 "epochs_completed", "_running_loss")
+SAVER_PARTS = ("_key_metric_checkpoint", "_final_checkpoint", "_interval_checkpoint")
+
+
+class PreemptedError(MmarRunnerError):
+    """Training stopped on SIGTERM after writing a resume checkpoint; run again to continue."""
+
+    exit_code = PREEMPTED_EXIT
+
+
+@dataclass(frozen=True)
+class Found:
+    path: Path
+    payload: dict[str, Any]
+
+
+def resume_dir(ckpt_dir: Path) -> Path:
+    return ckpt_dir / RESUME_DIR
+
+
+def find_newest(ckpt_dir: Path, config_digest: str, config_file: str) -> Found | None:
+    """The newest complete resume checkpoint, skipping (with a warning) any that cannot be read."""
+    import torch
+
+    candidates = sorted(resume_dir(ckpt_dir).glob("ckpt-*.pt"), key=lambda p: int(p.stem.split("-")[1]), reverse=True)
+    for path in candidates:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=False)  # our own file, in our output folder
+        except Exception as exc:  # noqa: BLE001 - truncated or corrupt: fall back to the previous one
+            logger.warning("%s is incomplete or unreadable (%s); using an earlier resume checkpoint", path,
+                           str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            continue
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            logger.warning("%s is not an mmar resume checkpoint; skipped", path)
+            continue
+        if payload.get("config_digest") != config_digest:
+            raise ConfigError([ConfigIssue(config_file, "", f"{path} was written by a run with a different config; "
+                                           "resuming would mix two runs",
+                                           hint=f"remove {resume_dir(ckpt_dir)} to start afresh, or use another MMAR_CKPT_DIR")])
+        return Found(path, payload)
+    return None
+
+
+@contextmanager
+def sigterm_requests_checkpoint(keeper: ResumeKeeper) -> Iterator[None]:
+    """While training, SIGTERM asks for a checkpoint after the current step instead of killing the process."""
+    def on_sigterm(signum: int, frame: Any) -> None:
+        logger.warning("SIGTERM: finishing the current step, then writing a resume checkpoint")
+        keeper.preempted = True
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread (in-process test runners): no signal handling
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class ResumeKeeper:
+    """Writes resume checkpoints for one trainer and restores one before the trainer runs."""
+
+    def __init__(self, ckpt_dir: Path, builder: Any, trainer: Any, evaluator: Any, record: Any, config_digest: str,
+                 is_main: bool) -> None:
+        self.folder = resume_dir(ckpt_dir)
+        self.builder = builder
+        self.trainer = trainer
+        self.evaluator = evaluator
+        self.record = record
+        self.config_digest = config_digest
+        self.is_main = is_main
+        self.preempted = False
+        self._epoch_start: dict[str, Any] = {}
+
+    # ---- during training -------------------------------------------------------------------
+    def attach(self) -> None:
+        from ignite.engine import Events
+
+        # Registered after every handler of the config, so an epoch checkpoint sees the epoch's validation.
+        self.trainer.add_event_handler(Events.EPOCH_STARTED, self._epoch_started)
+        self.trainer.add_event_handler(Events.ITERATION_COMPLETED, self._iteration_completed)
+        self.trainer.add_event_handler(Events.EPOCH_COMPLETED, self._epoch_completed)
+
+    def _epoch_started(self, engine: Any) -> None:
+        self._epoch_start = data_rng_state(self.builder)
+
+    def _position(self, engine: Any) -> int:
+        length = engine.state.epoch_length
+        return engine.state.iteration - (engine.state.epoch - 1) * length
+
+    def _iteration_completed(self, engine: Any) -> None:
+        self.preempted = _any_rank(self.preempted)  # every rank stops after the same step, or DDP would hang
+        if self.preempted and self._position(engine) < engine.state.epoch_length:
+            self.save(engine)
+            engine.terminate()
+
+    def _epoch_completed(self, engine: Any) -> None:
+        self.save(engine)
+        if self.preempted:
+            engine.terminate()
+
+    def save(self, engine: Any) -> Path | None:
+        if not self.is_main:
+            return None
+        import torch
+
+        from runner.manifest import model_state
+
+        state = engine.state
+        payload = {
+            "format": FORMAT,
+            "config_digest": self.config_digest,
+            "epoch": state.epoch,
+            "iteration": state.iteration,
+            "epoch_length": state.epoch_length,
+            "position": self._position(engine),
+            "model": dict(model_state(engine.network)),
+            "optimizer": engine.optimizer.state_dict() if getattr(engine, "optimizer", None) is not None else None,
+            "lr_scheduler": _state(self.builder.built("train", "lr_scheduler")),
+            "scaler": _state(getattr(engine, "scaler", None)),
+            "rng": global_rng_state(),
+            "data_rng_now": data_rng_state(self.builder),
+            "data_rng_at_epoch_start": self._epoch_start,
+            "record": {name: getattr(self.record, name) for name in RECORD_FIELDS},
+            "evaluator": _evaluator_state(self.evaluator),
+            "savers": [{part: getattr(saver, part).state_dict() for part in SAVER_PARTS if getattr(saver, part, None) is not None}
+                       for saver in checkpoint_savers(self.builder)],
+        }
+        path = self.folder / f"ckpt-{state.iteration:09d}.pt"
+        write_atomic(path, lambda tmp: torch.save(payload, tmp))
+        for old in sorted(self.folder.glob("ckpt-*.pt"))[:-KEEP]:
+            old.unlink(missing_ok=True)
+        logger.debug("resume checkpoint %s", path)
+        return path
+
+    # ---- before training -------------------------------------------------------------------
+    def restore(self, found: Found) -> None:
+        """Put the trainer, its objects and every RNG where the checkpointed run was."""
+        payload = found.payload
+        engine = self.trainer
+        network = engine.network
+        inner = network.module if hasattr(network, "module") else network
+        inner.load_state_dict(payload["model"])
+        if payload["optimizer"] is not None:
+            engine.optimizer.load_state_dict(payload["optimizer"])
+        _load(self.builder.built("train", "lr_scheduler"), payload["lr_scheduler"])
+        _load(getattr(engine, "scaler", None), payload["scaler"])
+        for name, value in payload["record"].items():
+            setattr(self.record, name, value)
+        if self.evaluator is not None:
+            for name, value in payload["evaluator"].items():
+                setattr(self.evaluator.state, name, value)
+        for saver, parts in zip(checkpoint_savers(self.builder), payload["savers"], strict=False):
+            for part, state in parts.items():
+                getattr(saver, part).load_state_dict(state)
+        length, position, epoch = payload["epoch_length"], payload["position"], payload["epoch"]
+        mid_epoch = 0 < position < length
+        engine.state.epoch_length = length
+        engine.state.iteration = payload["iteration"]
+        engine.state.epoch = epoch - 1 if mid_epoch else epoch
+        set_global_rng_state(payload["rng"])
+        set_data_rng_state(self.builder, payload["data_rng_now"])
+        if mid_epoch:
+            # Rewind the data RNGs to the epoch's start and draw again the batches already trained on.
+            set_data_rng_state(self.builder, payload["data_rng_at_epoch_start"])
+            sampler = getattr(engine.data_loader, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)  # what MONAI does at EPOCH_STARTED, which has not fired yet for this epoch
+            batches = iter(engine.data_loader)
+            for _ in range(position):
+                next(batches)
+            set_global_rng_state(payload["rng"])  # drawing batches must not move the training RNG
+            engine.state.dataloader = engine.data_loader
+            engine._dataloader_iter = batches  # ignite: continue this epoch from this iterator
+            engine._init_iter = position
+            self._epoch_start = payload["data_rng_at_epoch_start"]
+        logger.info("resuming from %s: epoch %d, iteration %d%s", found.path.name, epoch, payload["iteration"],
+                    f" ({position} of {length} batches into the epoch)" if mid_epoch else "")
+
+
+def _any_rank(flag: bool) -> bool:
+    """True when any rank got SIGTERM (a no-op outside torchrun)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    import torch
+
+    value = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    if dist.get_backend() == "nccl":
+        value = value.cuda()
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def _state(obj: Any) -> Any:
+    return obj.state_dict() if obj is not None and hasattr(obj, "state_dict") else None
+
+
+def _load(obj: Any, state: Any) -> None:
+    if obj is not None and state is not None:
+        obj.load_state_dict(state)
+
+
+def _evaluator_state(evaluator: Any) -> dict[str, Any]:
+    if evaluator is None:
+        return {}
+    state = evaluator.state
+    return {name: getattr(state, name, None) for name in ("best_metric", "best_metric_epoch", "key_metric_name")}
+
+
+def checkpoint_savers(builder: Any) -> list[Any]:
+    """The config's CheckpointSavers, in a fixed order (train handlers, then validate handlers)."""
+    from monai.handlers import CheckpointSaver
+
+    found = []
+    for section in ("train", "validate"):
+        for handler in builder.built(section, "handlers") or []:
+            if isinstance(handler, CheckpointSaver):
+                found.append(handler)
+    return found
+
+
+def global_rng_state() -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_global_rng_state(state: dict[str, Any]) -> None:
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+def _randomizables(builder: Any) -> list[Any]:
+    from runner.determinism import iter_randomizables
+
+    found = []
+    for section in ("train", "validate"):
+        dataset = builder.built(section, "dataset")
+        if dataset is not None:
+            found += list(iter_randomizables(dataset))
+    return found
+
+
+def _generators(builder: Any) -> dict[str, Any]:
+    found = {}
+    for section in ("train", "validate"):
+        loader = builder.built(section, "dataloader")
+        generator = getattr(loader, "generator", None)
+        if generator is not None:
+            found[section] = generator
+    return found
+
+
+def data_rng_state(builder: Any) -> dict[str, Any]:
+    return {"generators": {name: g.get_state() for name, g in _generators(builder).items()},
+            "transforms": [t.R.get_state() for t in _randomizables(builder)]}
+
+
+def set_data_rng_state(builder: Any, state: dict[str, Any]) -> None:
+    for name, generator in _generators(builder).items():
+        if name in state.get("generators", {}):
+            generator.set_state(state["generators"][name])
+    for transform, saved in zip(_randomizables(builder), state.get("transforms", []), strict=False):
+        transform.R.set_state(saved)
