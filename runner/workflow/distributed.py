@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -65,11 +66,40 @@ def launch(argv: Sequence[str], nproc: int, nnodes: int = 1, node_rank: int | No
         command += [f"--nnodes={nnodes}", f"--node-rank={node_rank or 0}", f"--master-addr={master_addr}",
                     f"--master-port={master_port}"]
     else:
-        command.append("--standalone")
+        # Static rendezvous on loopback, not --standalone: that one resolves the host name, which a
+        # container run with --network none cannot.
+        command += ["--nnodes=1", "--node-rank=0", "--master-addr=127.0.0.1", f"--master-port={_free_port()}"]
     command += ["-m", "runner", *argv]
     env = {**os.environ, "PYTHONHASHSEED": "0", "MMAR_NO_REEXEC": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    if nnodes == 1:
+        # One node talks over loopback: gloo would otherwise pick the interface of the host name, which a
+        # container run with --network none does not have.
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
     logger.info("torchrun: %d process(es) per node, %d node(s)", nproc, nnodes)
-    return subprocess.call(command, env=env)
+    child = subprocess.Popen(command, env=env)
+    terminated = []
+
+    def forward(signum: int, frame: object) -> None:
+        # Stay alive while the workers finish their step and write the resume checkpoint.
+        terminated.append(signum)
+        child.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        code = child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    from runner.workflow.resume import PREEMPTED_EXIT
+
+    return PREEMPTED_EXIT if terminated and code != 0 else code
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def init_process_group(context: DistContext) -> Any:

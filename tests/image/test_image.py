@@ -118,6 +118,13 @@ def test_editing_custom_code_rebuilds_only_the_bundle_layer(docker_host: str, ru
         print(f"\n[image] bundle-stage builds: first {first.seconds:.1f}s, after a custom/ edit {second.seconds:.1f}s")
 
 
+def test_two_processes_in_the_container(docker_host: str, spleen_image: str, data: Path, tmp_path: Path) -> None:
+    out = out_dir(tmp_path)
+    run(docker_host, spleen_image, "--nproc", "2", "--set", *TINY_SET, out=out, data=data)
+    manifest = json.loads((out / "run_manifest.json").read_text())
+    assert manifest["world_size"] == 2 and manifest["status"] == "completed"
+
+
 def test_sigterm_stops_a_training_container_promptly(docker_host: str, spleen_image: str, data: Path, tmp_path: Path) -> None:
     name = f"mmar-sigterm-{uuid.uuid4().hex[:8]}"
     out = out_dir(tmp_path)
@@ -132,7 +139,9 @@ def test_sigterm_stops_a_training_container_promptly(docker_host: str, spleen_im
         stopped_in = time.perf_counter() - started
         state = json.loads(docker(docker_host, "inspect", name).stdout)[0]["State"]
         assert stopped_in < 10, f"SIGTERM was not handled: docker stop took {stopped_in:.1f}s"
-        assert state["ExitCode"] == 143, state
+        assert state["ExitCode"] == 75, state  # checkpoint written, then "try again"
+        assert json.loads((out / "run_manifest.json").read_text())["status"] == "preempted"
+        assert list((out / "resume").glob("ckpt-*.pt")), "no resume checkpoint in the output volume"
     finally:
         docker(docker_host, "rm", "-f", name, check=False)
 
