@@ -111,6 +111,7 @@ class ResumeKeeper:
         self.is_main = is_main
         self.preempted = False
         self._epoch_start: dict[str, Any] = {}
+        self._resumed_mid_epoch = False
 
     # ---- during training -------------------------------------------------------------------
     def attach(self) -> None:
@@ -122,6 +123,9 @@ class ResumeKeeper:
         self.trainer.add_event_handler(Events.EPOCH_COMPLETED, self._epoch_completed)
 
     def _epoch_started(self, engine: Any) -> None:
+        if self._resumed_mid_epoch:
+            self._resumed_mid_epoch = False  # this epoch started in the earlier run; keep that snapshot
+            return
         self._epoch_start = data_rng_state(self.builder)
 
     def _position(self, engine: Any) -> int:
@@ -214,6 +218,7 @@ class ResumeKeeper:
             engine._dataloader_iter = batches  # ignite: continue this epoch from this iterator
             engine._init_iter = position
             self._epoch_start = payload["data_rng_at_epoch_start"]
+            self._resumed_mid_epoch = True
         logger.info("resuming from %s: epoch %d, iteration %d%s", found.path.name, epoch, payload["iteration"],
                     f" ({position} of {length} batches into the epoch)" if mid_epoch else "")
 
