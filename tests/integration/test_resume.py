@@ -119,3 +119,24 @@ def test_sigterm_from_outside_after_the_first_epoch_checkpoint(make_mmar: Callab
     resumed = run_cli(*words, f"MMAR_CKPT_DIR={out}")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert manifest(out)["weights_digest"] == manifest(tmp_path / "reference")["weights_digest"]
+
+
+def test_two_preemptions_in_one_epoch(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    """batch_size 1: 4 iterations per epoch; stopped after iterations 5 and 6, both inside epoch 2."""
+    def edit(config: dict[str, Any]) -> None:
+        for at in (5, 6):
+            config["train"]["handlers"].append({"path": "preempt.SelfPreempt",
+                                                "args": {"at_iteration": at, "marker": str(tmp_path / f"marker{at}")}})
+
+    root = make_mmar(edit=edit, custom={"preempt.py": SELF_PREEMPT})
+    for at in (5, 6):
+        (tmp_path / f"marker{at}").touch()
+    assert train(root, tmp_path / "reference", "batch_size=1").returncode == 0
+    for at in (5, 6):
+        (tmp_path / f"marker{at}").unlink()
+    out = tmp_path / "run"
+    assert train(root, out, "batch_size=1").returncode == PREEMPTED
+    assert train(root, out, "batch_size=1").returncode == PREEMPTED
+    assert manifest(out)["iterations"] == 6
+    assert train(root, out, "batch_size=1").returncode == 0
+    assert manifest(out)["weights_digest"] == manifest(tmp_path / "reference")["weights_digest"]
