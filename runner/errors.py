@@ -14,6 +14,12 @@ RUNTIME_FAILURE_EXIT = 1
 HOST_UNSUITABLE_EXIT = 3
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty): enough for a one-line report."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @dataclass(frozen=True)
 class ConfigIssue:
     """One problem found in an input file, located by file and JSON path."""

@@ -15,7 +15,7 @@ from runner.components import expressions
 from runner.components.build import FUNCTION_ITERATION_ARGS, Builder, is_function_iteration, iter_specs
 from runner.components.contracts import HANDLER_HINT, handler_problem
 from runner.components.resolve import accepts, check_binding, resolve_target
-from runner.components.saved_models import EXPORT_HINT, model_entry_path
+from runner.components.saved_models import CHECKPOINT_HINT, EXPORT_HINT, model_entry_path
 from runner.components.wiring import implicit_providers
 from runner.config.load import LoadedConfig
 from runner.config.models import ComponentSpec, RefSpec, TorchScriptModel
@@ -71,7 +71,7 @@ def _check_saved_model(loaded: LoadedConfig) -> list[ConfigIssue]:
     file = resolve_in_mmar(loaded.mmar.root, path)
     if file.is_file():
         return []
-    hint = EXPORT_HINT if field == "ts_path" else "train first (mmar train), or point MMAR_CKPT at a checkpoint"
+    hint = EXPORT_HINT if field == "ts_path" else CHECKPOINT_HINT
     return [ConfigIssue(loaded.file, f"{model_entry_path(loaded.model)}.{field}", f"{file} not found", hint)]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.config.models import CheckpointModel, ComponentSpec, EvalConfig, TorchScriptModel
-from runner.errors import ComponentError
+from runner.errors import ComponentError, first_line
 from runner.mmar import resolve_in_mmar
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EXPORT_HINT = "make one from a checkpoint with: mmar export MMAR"
+CHECKPOINT_HINT = "train first (mmar train), or point MMAR_CKPT at a checkpoint"
 
 
 def model_entry_path(config: EvalConfig) -> str:
@@ -54,8 +55,7 @@ def load_torchscript(path: Path, file: str, config_path: str, device: Any) -> An
     try:
         return torch.jit.load(str(path), map_location=device)
     except (RuntimeError, ValueError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ComponentError(file, config_path, f"{path} is not a TorchScript model ({first_line})", EXPORT_HINT) from None
+        raise ComponentError(file, config_path, f"{path} is not a TorchScript model ({first_line(exc)})", EXPORT_HINT) from None
 
 
 def load_checkpoint(path: Path, file: str, config_path: str) -> dict[str, Any]:
@@ -65,12 +65,11 @@ def load_checkpoint(path: Path, file: str, config_path: str) -> dict[str, Any]:
     import torch
 
     if not path.is_file():
-        raise ComponentError(file, config_path, f"{path} not found", "train first (mmar train), or point MMAR_CKPT at a checkpoint")
+        raise ComponentError(file, config_path, f"{path} not found", CHECKPOINT_HINT)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ComponentError(file, config_path, f"{path} is not a readable checkpoint ({first_line})") from None
+        raise ComponentError(file, config_path, f"{path} is not a readable checkpoint ({first_line(exc)})") from None
     if isinstance(checkpoint, dict) and "model" not in checkpoint and all(hasattr(v, "shape") for v in checkpoint.values()):
         checkpoint = {"model": checkpoint}  # a bare state_dict
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
@@ -102,8 +101,8 @@ def network_from_checkpoint(builder: Builder, checkpoint: dict[str, Any], config
     try:
         network.load_state_dict(checkpoint["model"])
     except (RuntimeError, KeyError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise ComponentError(builder.file, config_path, f"the checkpoint's weights do not fit the network of {source}: {first_line}") from None
+        raise ComponentError(builder.file, config_path,
+                             f"the checkpoint's weights do not fit the network of {source}: {first_line(exc)}") from None
     logger.info("network %s from %s, weights from the checkpoint", spec.label, source)
     return network
 

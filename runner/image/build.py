@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.errors import HostError, ImageBuildError, MmarLayoutError, MmarRunnerError
+from runner.errors import HostError, ImageBuildError, MmarLayoutError, MmarRunnerError, first_line
 from runner.manifest import folder_digest
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def engine() -> Any:
         client = docker.from_env(timeout=600)
         client.ping()
     except Exception as exc:  # noqa: BLE001 - every way of not reaching an engine ends here
-        raise HostError(f"no Docker engine reachable at {where}: {str(exc).splitlines()[0]}",
+        raise HostError(f"no Docker engine reachable at {where}: {first_line(exc)}",
                         hint="start Docker (dockerd), or point DOCKER_HOST at a running engine") from None
     return client
 

@@ -80,3 +80,15 @@ def remove_new_files(folder: Path, before: set[Path] | None) -> None:
             path.rmdir() if not any(path.iterdir()) else None
         else:
             path.unlink(missing_ok=True)
+
+
+Signature = tuple[int, int, int]
+
+
+def file_signature(path: Path) -> Signature:
+    """(inode, mtime ns, size): tells whether a run rewrote a file that existed before it.
+
+    Not a clock comparison: coarse or skewed file-system clocks (NFS, cluster volumes) would lie.
+    """
+    stat = path.stat()
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size

@@ -28,6 +28,7 @@ from runner.workflow.common import (
     call_user,
     datalist_digests,
     existing_files,
+    file_signature,
     is_engine,
     pick_device,
     remove_new_files,
@@ -72,7 +73,7 @@ def run_evaluation(loaded: LoadedConfig, command: str) -> EvalResult:
     amp = bool(loaded.model.amp and device.type == "cuda")
     out_dir = eval_output_dir(loaded)
     before = existing_files(out_dir)
-    signatures = {p: _signature(p) for p in before or () if p.is_file()}
+    signatures = {p: file_signature(p) for p in before or () if p.is_file()}
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
     with custom_code_on_path(loaded.mmar.root):
@@ -102,7 +103,7 @@ def run_evaluation(loaded: LoadedConfig, command: str) -> EvalResult:
     metrics = _scalar_metrics(evaluator.state.metrics)
     cases = _cases_seen(evaluator)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = sorted(p for p in out_dir.rglob("*") if p.is_file() and _signature(p) != signatures.get(p))
+    written = sorted(p for p in out_dir.rglob("*") if p.is_file() and file_signature(p) != signatures.get(p))
     manifest = {
         **base,
         "status": "completed",
@@ -113,11 +114,6 @@ def run_evaluation(loaded: LoadedConfig, command: str) -> EvalResult:
     }
     manifest_path = write_manifest(out_dir, manifest, f"{command}_manifest.json")
     return EvalResult(out_dir, manifest_path, metrics, digest, cases, written)
-
-
-def _signature(path: Path) -> tuple[int, int, int]:
-    stat = path.stat()
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def _describe_source(config: EvalConfig) -> str:

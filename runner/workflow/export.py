@@ -18,7 +18,7 @@ from runner.components.build import Builder
 from runner.components.saved_models import load_checkpoint, network_from_checkpoint
 from runner.config.load import LoadedConfig
 from runner.determinism import apply_determinism, prepare_process_env
-from runner.errors import MmarRunnerError, RunFailedError
+from runner.errors import MmarRunnerError, RunFailedError, first_line
 from runner.jsonio import write_atomic
 from runner.manifest import file_digest, model_state, weights_digest
 from runner.mmar import custom_code_on_path, resolve_in_mmar
@@ -93,12 +93,12 @@ def _compile(network: Any, sample: Any) -> tuple[Any, str]:
     try:
         return torch.jit.script(network), "script"
     except Exception as script_error:  # noqa: BLE001 - scripting fails in many ways; tracing is the fallback
-        logger.info("torch.jit.script failed (%s); tracing with a sample input instead", str(script_error).splitlines()[0])
+        logger.info("torch.jit.script failed (%s); tracing with a sample input instead", first_line(script_error))
         try:
             with torch.no_grad():
                 return torch.jit.trace(network, sample), "trace"
         except Exception as trace_error:  # noqa: BLE001
-            raise RunFailedError(f"the network can be neither scripted nor traced: {str(trace_error).splitlines()[0]}") from trace_error
+            raise RunFailedError(f"the network can be neither scripted nor traced: {first_line(trace_error)}") from trace_error
 
 
 def _compare(network: Any, path: Path, sample: Any) -> tuple[float, bool]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.errors import ConfigError, ConfigIssue, MmarRunnerError
+from runner.errors import ConfigError, ConfigIssue, MmarRunnerError, first_line
 from runner.jsonio import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,7 @@ def find_newest(ckpt_dir: Path, config_digest: str, config_file: str) -> Found |
         try:
             payload = torch.load(path, map_location="cpu", weights_only=False)  # our own file, in our output folder
         except Exception as exc:  # noqa: BLE001 - truncated or corrupt: fall back to the previous one
-            logger.warning("%s is incomplete or unreadable (%s); using an earlier resume checkpoint", path,
-                           str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            logger.warning("%s is incomplete or unreadable (%s); using an earlier resume checkpoint", path, first_line(exc))
             continue
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             logger.warning("%s is not an mmar resume checkpoint; skipped", path)

@@ -31,9 +31,11 @@ from runner.jsonio import write_atomic, write_json_atomic
 from runner.manifest import manifest_base, model_state, tensor_digests, weights_digest, write_manifest
 from runner.mmar import custom_code_on_path, resolve_in_mmar
 from runner.workflow.common import (
+    Signature,
     call_user,
     datalist_digests,
     existing_files,
+    file_signature,
     is_engine,
     pick_device,
     remove_new_files,
@@ -222,28 +224,13 @@ def _run(trainer: Any, builder: Builder, record: RunRecord, settings: Determinis
     return network
 
 
-Signature = tuple[int, int, int]
-
-
 def _signatures(folder: Path) -> dict[str, Signature]:
-    """(inode, mtime ns, size) of the model files before the run, to tell which ones the run wrote.
-
-    Not a clock comparison: coarse or skewed file-system clocks (NFS, cluster volumes) would lie.
-    """
-    found = {}
-    for name in (FINAL_MODEL, BEST_MODEL):
-        path = folder / name
-        if path.is_file():
-            stat = path.stat()
-            found[name] = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-    return found
+    """Signatures of the model files before the run, to tell which ones the run wrote."""
+    return {name: file_signature(folder / name) for name in (FINAL_MODEL, BEST_MODEL) if (folder / name).is_file()}
 
 
 def _written_by_run(path: Path, before: dict[str, Signature]) -> bool:
-    if not path.is_file():
-        return False
-    stat = path.stat()
-    return before.get(path.name) != (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return path.is_file() and before.get(path.name) != file_signature(path)
 
 
 def _save_checkpoint(obj: Any, path: Path) -> None:
