@@ -99,6 +99,8 @@ def apply_determinism(settings: DeterminismSettings) -> dict[str, Any]:
     _set_tf32(settings.tf32)
     if settings.cudnn_benchmark:
         logger.warning("cudnn_benchmark is on: cuDNN may pick different kernels per run; weights will not be bit-identical")
+    if not settings.deterministic_algorithms:
+        logger.warning("deterministic_algorithms is off: nondeterministic kernels may run; weights may not be bit-identical")
     return read_back_flags(settings)
 
 

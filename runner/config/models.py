@@ -154,6 +154,9 @@ class TrainConfig(BaseModel):
     use_gpu: StrictBool = True
     cudnn_benchmark: StrictBool = False
     tf32: StrictBool = Field(False, description="Allow TF32 matmuls/convolutions on Ampere+ (breaks bitwise equality with fp32).")
+    deterministic_algorithms: StrictBool = Field(
+        True, description="torch.use_deterministic_algorithms (strict). false trades bitwise reproducibility for speed."
+    )
     determinism: Determinism | None = Field(None, description="Seeding; the seed defaults to 0 when absent.")
     train: TrainSection
     validation: ValidateSection | None = Field(None, alias="validate")
@@ -232,6 +235,7 @@ class EvalConfig(_Section):
     use_gpu: StrictBool = True
     cudnn_benchmark: StrictBool = False
     tf32: StrictBool = False
+    deterministic_algorithms: StrictBool = True
     determinism: Determinism | None = None
     model: ModelEntry | list[ModelEntry] = Field(description="TorchScript, checkpoint or network component; one enabled.")
     evaluator: ComponentSpec = Field(description="SupervisedEvaluator or a subclass.")

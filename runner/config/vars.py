@@ -55,7 +55,7 @@ DEFAULT_VARIABLES = {
     "MMAR_EVAL_OUTPUT_PATH": "eval",
 }
 KNOWN_GLOBALS = frozenset(
-    {"epochs", "learning_rate", "amp", "multi_gpu", "use_gpu", "cudnn_benchmark", "tf32", "determinism", "print_conf"}
+    {"epochs", "learning_rate", "amp", "multi_gpu", "use_gpu", "cudnn_benchmark", "tf32", "deterministic_algorithms", "determinism", "print_conf"}
 )
 SET_SOURCE = "--set"
 

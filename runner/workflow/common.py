@@ -18,7 +18,10 @@ logger = logging.getLogger(__name__)
 
 
 def settings_for(loaded: LoadedConfig) -> DeterminismSettings:
-    return DeterminismSettings(seed=loaded.seed, cudnn_benchmark=loaded.model.cudnn_benchmark, tf32=loaded.model.tf32)
+    model = loaded.model
+    return DeterminismSettings(
+        seed=loaded.seed, cudnn_benchmark=model.cudnn_benchmark, tf32=model.tf32, deterministic_algorithms=model.deterministic_algorithms
+    )
 
 
 def pick_device(use_gpu: bool) -> Any:

@@ -75,3 +75,21 @@ def test_strict_mode_and_seeded_transforms_during_training(make_mmar: Callable[.
     assert all(s["strict"] and not s["warn_only"] and not s["cudnn_benchmark"] for s in report["seen"])
     assert report["unseeded"] == []  # the dict-held transform too
     assert result.epochs_completed == 1 and (root / "models" / "run_manifest.json").is_file()
+
+
+def test_deterministic_algorithms_off_is_in_force_and_recorded(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    """``deterministic_algorithms: false`` really turns strict mode off for the whole run, and the
+    manifest says the run is not bitwise reproducible (the determinism benchmark's fast setting)."""
+    out = tmp_path / "probe.json"
+
+    def edit(config: dict) -> None:
+        config["train"]["handlers"][:0] = [{"path": "probe.Probe", "args": {"out": str(out)}}]
+
+    root = make_mmar(edit=edit, custom={"probe.py": PROBE})
+    run_training(load_train_config(root, overrides=[*TINY_SET, "epochs=1", "deterministic_algorithms=False"]), show_progress=False)
+    report = json.loads(out.read_text())
+    assert report["seen"] and not any(s["strict"] for s in report["seen"])
+    flags = json.loads((root / "models" / "run_manifest.json").read_text())["determinism"]
+    assert flags["deterministic_algorithms"] is False
+    assert flags["requested"]["deterministic_algorithms"] is False
+    assert flags["bitwise_reproducible"] is False
