@@ -61,8 +61,17 @@ test: install  ## the whole test suite
 lint: install
 	$(BIN)/ruff check runner medl tests bench bundles
 
+# Every benchmark, then the tables and plots of docs/BENCHMARKS.md (about 25 minutes on 2 cores).
+# The image benchmark exits 3 when no Docker engine can be started; its figures then stay as they were.
+BENCH_REPS ?= 5
 bench: install
-	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_overhead.py --reps $(BENCH_REPS)
+	$(BIN)/python bench/bench_scaling.py --reps $(BENCH_REPS)
+	$(BIN)/python bench/bench_check.py --reps $(BENCH_REPS)
+	$(BIN)/python bench/bench_determinism.py --reps $(BENCH_REPS)
+	$(BIN)/python bench/bench_image.py --reps $(BENCH_REPS); rc=$$?; \
+	  if [ $$rc = 3 ]; then echo "bench_image: no Docker engine here; image figures not re-measured"; elif [ $$rc != 0 ]; then exit $$rc; fi
+	$(BIN)/python bench/report.py
 
 image: install  ## build the image of BUNDLE: make image BUNDLE=bundles/spleen_ct_seg TAG=spleen:1.0 [BASE_IMAGE=...] [WHEELHOUSE=...]
 	$(MMAR) build $(BUNDLE) -t $(TAG) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE))

@@ -4,7 +4,7 @@ Uses the same engine, Debian base image and wheelhouse as the image tests (tests
 starting a private dockerd when DOCKER_HOST does not answer. Results go to bench/results/image.json
 and are printed as the table docs/BENCHMARKS.md shows.
 
-    .venv/bin/python bench/bench_image.py [--reps 3]
+    .venv/bin/python bench/bench_image.py [--reps 5]
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from harness import log, write_result  # noqa: E402
+
 from runner.image.build import BuildRequest, build_image  # noqa: E402
 from tests.conftest import TINY_SET  # noqa: E402
 from tests.image.engine import docker, ensure_base_image, ensure_wheelhouse, start_engine, stop_engine  # noqa: E402
 
-RESULTS = REPO / "bench" / "results" / "image.json"
+NO_ENGINE = 3  # exit code: nothing measured because no engine could be started (make bench goes on)
 
 
 def image_size(host: str, tag: str) -> int:
@@ -84,28 +86,40 @@ def cold_starts(host: str, tag: str, data: Path, reps: int) -> dict[str, list[fl
     return figures
 
 
+def rebuilds_after_edit(base: str, wheels: Path, reps: int) -> tuple[list[float], int]:
+    """Build byoc_shutdown once, then ``reps`` times: edit one custom/ file and rebuild. Seconds per rebuild, last layer size."""
+    quiet = lambda line: None  # noqa: E731
+    seconds: list[float] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        bundle = Path(scratch) / "byoc_shutdown"
+        shutil.copytree(REPO / "bundles" / "byoc_shutdown", bundle, ignore=shutil.ignore_patterns("data", "models"))
+        build_image(BuildRequest(bundle, "mmar-bench/shutdown:0", base, wheels), progress=quiet)
+        for rep in range(1, reps + 1):
+            with (bundle / "custom" / "shutdown.py").open("a") as source:
+                source.write(f"\n# edited {uuid.uuid4().hex}\n")
+            seconds.append(build_image(BuildRequest(bundle, f"mmar-bench/shutdown:{rep}", base, wheels), progress=quiet).seconds)
+    return seconds, reps
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--reps", type=int, default=3)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5, help="repetitions of every measure (default 5)")
     options = parser.parse_args()
     host, daemon, why = start_engine()
     if host is None:
-        raise SystemExit(f"no Docker engine: {why}")
+        log(f"no Docker engine: {why}")
+        raise SystemExit(NO_ENGINE)
     import os
 
     os.environ["DOCKER_HOST"] = host
+    quiet = lambda line: None  # noqa: E731
     try:
         base, wheels = ensure_base_image(host), ensure_wheelhouse()
-        quiet = lambda line: None  # noqa: E731
-        runtime = build_image(BuildRequest(None, "mmar-bench/runtime:cpu", base, wheels, no_cache=True), progress=quiet)
+        runtime_s = [build_image(BuildRequest(None, "mmar-bench/runtime:cpu", base, wheels, no_cache=True), progress=quiet).seconds
+                     for _ in range(options.reps)]
+        # once: a second build of unchanged content is a cache hit; the repeated measure is the edit rebuild below
         spleen = build_image(BuildRequest(REPO / "bundles" / "spleen_ct_seg", "mmar-bench/spleen:1", base, wheels), progress=quiet)
-        with tempfile.TemporaryDirectory() as scratch:
-            bundle = Path(scratch) / "byoc_shutdown"
-            shutil.copytree(REPO / "bundles" / "byoc_shutdown", bundle, ignore=shutil.ignore_patterns("data", "models"))
-            build_image(BuildRequest(bundle, "mmar-bench/shutdown:a", base, wheels), progress=quiet)
-            with (bundle / "custom" / "shutdown.py").open("a") as source:
-                source.write(f"\n# edited {uuid.uuid4().hex}\n")
-            edited = build_image(BuildRequest(bundle, "mmar-bench/shutdown:b", base, wheels), progress=quiet)
+        edit_s, last = rebuilds_after_edit(base, wheels, options.reps)
         data = Path(tempfile.mkdtemp(prefix="mmar-bench-data-"))
         data.chmod(0o755)
         from runner.data.synthetic import SyntheticSpec, write_dataset
@@ -116,29 +130,34 @@ def main() -> None:
         starts = cold_starts(host, "mmar-bench/spleen:1", data, options.reps)
         shutil.rmtree(data, ignore_errors=True)
         median = {k: statistics.median(v) for k, v in starts.items()}
+        engine_version = docker(host, "version", "--format", "{{.Server.Version}}").stdout.strip()
         results = {
-            "runtime_build_no_cache_s": round(runtime.seconds, 1),
+            "reps": options.reps,
+            "engine": f"Docker {engine_version}",
+            "base_image": base,
+            "runtime_build_no_cache_s": [round(x, 1) for x in runtime_s],
+            "median_runtime_build_no_cache_s": round(statistics.median(runtime_s), 1),
             "runtime_image_bytes": image_size(host, "mmar-bench/runtime:cpu"),
-            "bundle_build_spleen_s": round(spleen.seconds, 1),
+            "bundle_build_spleen_s": round(spleen.seconds, 2),
             "bundle_layer_spleen_bytes": top_layer_size(host, "mmar-bench/spleen:1"),
-            "rebuild_after_custom_edit_s": round(edited.seconds, 1),
-            "bundle_layer_byoc_shutdown_bytes": top_layer_size(host, "mmar-bench/shutdown:b"),
+            "rebuild_after_custom_edit_s": [round(x, 2) for x in edit_s],
+            "median_rebuild_after_custom_edit_s": round(statistics.median(edit_s), 2),
+            "bundle_layer_byoc_shutdown_bytes": top_layer_size(host, f"mmar-bench/shutdown:{last}"),
             "cold_start": {k: [round(x, 2) for x in v] for k, v in starts.items()},
             "cold_start_median": {k: round(v, 2) for k, v in median.items()},
-            "reps": options.reps,
         }
     finally:
         stop_engine(daemon)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_result("image", results)
     m = results["cold_start_median"]
-    print(f"\n| runtime stage, no cache | {results['runtime_build_no_cache_s']} s, {results['runtime_image_bytes'] / 1e6:.0f} MB |")
-    print(f"| bundle stage (spleen), runtime cached | {results['bundle_build_spleen_s']} s, layer {results['bundle_layer_spleen_bytes'] / 1e3:.0f} kB |")
-    print(f"| rebuild after a custom/ edit | {results['rebuild_after_custom_edit_s']} s, layer {results['bundle_layer_byoc_shutdown_bytes'] / 1e3:.0f} kB |")
-    print(f"| launch to first iteration, host / container | {m['host_first']} s / {m['container_first']} s "
-          f"({m['container_first'] / m['host_first']:.2f}x) |")
-    print(f"| one-epoch run, host / container | {m['host_total']} s / {m['container_total']} s ({m['container_total'] / m['host_total']:.2f}x) |")
+    log(f"\n| runtime stage, no cache | {results['median_runtime_build_no_cache_s']} s, {results['runtime_image_bytes'] / 1e6:.0f} MB |")
+    log(f"| bundle stage (spleen), runtime cached, first build | {results['bundle_build_spleen_s']} s, "
+        f"layer {results['bundle_layer_spleen_bytes'] / 1e3:.0f} kB |")
+    log(f"| rebuild after a custom/ edit | {results['median_rebuild_after_custom_edit_s']} s, "
+        f"layer {results['bundle_layer_byoc_shutdown_bytes'] / 1e3:.0f} kB |")
+    log(f"| launch to first iteration, host / container | {m['host_first']} s / {m['container_first']} s "
+        f"({m['container_first'] / m['host_first']:.2f}x) |")
+    log(f"| one-epoch run, host / container | {m['host_total']} s / {m['container_total']} s ({m['container_total'] / m['host_total']:.2f}x) |")
 
 
 if __name__ == "__main__":

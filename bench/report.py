@@ -1,0 +1,254 @@
+"""Turn bench/results/*.json into the plots and tables of docs/BENCHMARKS.md.
+
+The figures in the docs are never typed by hand: each generated block sits between
+``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` markers and is replaced here; the prose around
+them is ours. Plots are PNG files under docs/img/, drawn with matplotlib from the same numbers.
+A result file that is missing (a benchmark not run, e.g. the image one without a Docker engine)
+leaves its block as it was and says so.
+
+    .venv/bin/python bench/report.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+DOC = REPO / "docs" / "BENCHMARKS.md"
+IMG = REPO / "docs" / "img"
+GOAL_TOTAL_RATIO = 1.05
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def cell(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+# ---- tables ----------------------------------------------------------------------------------
+def machine_block(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    v = m["versions"]
+    gpu = m["gpu"] or "no GPU"
+    return (f"Machine: {m['cpu_model']}, {m['cpus_usable']} usable cores, {m['memory_gib']} GiB, {gpu}; {m['platform']}; "
+            f"Python {m['python']}, torch {v['torch']}, MONAI {v['monai']}, pytorch-ignite {v['pytorch-ignite']}. "
+            f"Finished {result['finished_at']}.")
+
+
+def overhead_block(result: dict[str, Any]) -> str:
+    s, r = result["summary"], result["ratios"]
+    lines = [machine_block(result), "",
+             f"{result['reps']} counted repetitions after {result['warmup_rounds']} warm-up round; "
+             f"{result['sizes']['epochs']} epochs, {result['sizes']['train_cases']} training volumes.", "",
+             "| variant | median total s | min s | max s | median time to first iteration s | median peak RSS MB |",
+             "|---|---:|---:|---:|---:|---:|"]
+    names = {"mmar": "`mmar train`", "handwritten": "hand-written MONAI", "monai_bundle": "`python -m monai.bundle run`",
+             "mmar_check": "`mmar check`"}
+    for variant, row in s.items():
+        lines.append(f"| {names.get(variant, variant)} | {cell(row['median_total_s'])} | {cell(row['min_total_s'])} | "
+                     f"{cell(row['max_total_s'])} | {cell(row['median_first_iteration_s'])} | {cell(row['median_peak_rss_mb'], 0)} |")
+    total, delta = r["mmar_over_handwritten_total"], r["mmar_minus_monai_bundle_first_iteration_s"]
+    lines += ["", "| goal | result | status |", "|---|---|---|",
+              f"| total wall time, mmar / hand-written ≤ {GOAL_TOTAL_RATIO} | **{total:.3f}** (ratio of medians); "
+              f"{r['paired_mmar_over_handwritten_total']:.3f} (median of per-repetition ratios) | "
+              f"{'met' if total <= GOAL_TOTAL_RATIO else '**not met**'} |",
+              f"| time to first iteration, mmar not later than the MONAI bundle | **{r['mmar_over_monai_bundle_first_iteration']:.3f}×**, "
+              f"{delta:+.2f} s (per-repetition median {r['paired_mmar_over_monai_bundle_first_iteration']:.3f}×) | "
+              f"{'met' if delta <= 0 else '**not met**'} |",
+              f"| peak memory, mmar / hand-written | {r['mmar_over_handwritten_peak_rss']:.3f} "
+              f"(mmar / MONAI bundle {r['mmar_over_monai_bundle_peak_rss']:.3f}) | (no goal) |"]
+    return "\n".join(lines)
+
+
+def scaling_block(result: dict[str, Any]) -> str:
+    lines = [machine_block(result), "",
+             f"{result['reps']} counted repetitions per point; the data sweep trains {result['data_sweep_epochs']} epochs.", "",
+             "| sweep | point | mmar s | hand-written s | ratio of medians | per-repetition ratio | difference s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for sweep, key, points in (("epochs", "epochs", result["epochs_sweep"]), ("training volumes", "train_cases", result["data_sweep"])):
+        for p in points:
+            s = p["summary"]
+            lines.append(f"| {sweep} | {p[key]} | {cell(s['mmar']['median_total_s'])} | {cell(s['handwritten']['median_total_s'])} | "
+                         f"{p['ratio']:.3f} | {p['paired_ratio']:.3f} | {p['difference_s']:+.2f} |")
+    return "\n".join(lines)
+
+
+def check_block(result: dict[str, Any]) -> str:
+    lines = [machine_block(result), "", f"{result['reps']} counted repetitions per size.", "",
+             "| components | `mmar check` process, median s | min s | max s | load + check in process, median ms | peak RSS MB |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for p in result["points"]:
+        lines.append(f"| {p['components']} | {cell(p['median_total_s'])} | {cell(p['min_total_s'])} | {cell(p['max_total_s'])} | "
+                     f"{p['median_in_process_s'] * 1000:.1f} | {cell(p['median_peak_rss_mb'], 0)} |")
+    if result.get("marginal_ms_per_component") is not None:
+        lines += ["", f"Marginal cost: **{result['marginal_ms_per_component']:.3f} ms per component** (in process)."]
+    return "\n".join(lines)
+
+
+def determinism_block(result: dict[str, Any]) -> str:
+    s = result["summary"]
+    lines = [machine_block(result), "",
+             f"{result['reps']} counted repetitions; {result['sizes']['epochs']} epochs; fast settings: "
+             f"`{' '.join(result['fast_settings'])}`.", "",
+             "| settings | median total s | min s | max s | distinct weights digests over the repetitions |", "|---|---:|---:|---:|---:|"]
+    for variant, row in s.items():
+        lines.append(f"| {variant} | {cell(row['median_total_s'])} | {cell(row['min_total_s'])} | {cell(row['max_total_s'])} | "
+                     f"{len(result['weights_digests'][variant])} |")
+    lines += ["", f"Deterministic / non-deterministic wall time: **{result['paired_deterministic_over_nondeterministic']:.3f}** "
+                  "(median of per-repetition ratios)."]
+    return "\n".join(lines)
+
+
+def image_block(result: dict[str, Any]) -> str:
+    m = result["cold_start_median"]
+    lines = [machine_block(result), "", f"{result['engine']}; base `{result['base_image']}`; {result['reps']} repetitions, medians.", "",
+             "| measure | result |", "|---|---|",
+             f"| runtime stage, `--no-cache` | {result['median_runtime_build_no_cache_s']} s (runs: {result['runtime_build_no_cache_s']}) |",
+             f"| runtime image size | {result['runtime_image_bytes'] / 1e6:.0f} MB |",
+             f"| bundle stage of spleen_ct_seg, runtime cached (first build) | {result['bundle_build_spleen_s']} s, "
+             f"one layer of {result['bundle_layer_spleen_bytes'] / 1e3:.0f} kB |",
+             f"| rebuild after editing one custom/ file (byoc_shutdown) | {result['median_rebuild_after_custom_edit_s']} s "
+             f"(runs: {result['rebuild_after_custom_edit_s']}), one layer of {result['bundle_layer_byoc_shutdown_bytes'] / 1e3:.0f} kB |",
+             f"| launch to first iteration, host / container | {m['host_first']} s / {m['container_first']} s "
+             f"({m['container_first'] / m['host_first']:.2f}×) |",
+             f"| one-epoch run end to end, host / container | {m['host_total']} s / {m['container_total']} s "
+             f"({m['container_total'] / m['host_total']:.2f}×) |"]
+    return "\n".join(lines)
+
+
+# ---- plots -----------------------------------------------------------------------------------
+def ratio_bars(results: dict[str, dict[str, Any] | None], target: Path) -> bool:
+    """One bar per ratio we track; 1.0 is parity, the dashed line the 5% goal."""
+    bars: list[tuple[str, float]] = []
+    if (o := results["overhead"]) is not None:
+        r = o["ratios"]
+        bars += [("total\nmmar / hand-written", r["mmar_over_handwritten_total"]),
+                 ("total\nmmar / MONAI bundle", r["mmar_over_monai_bundle_total"]),
+                 ("first iteration\nmmar / hand-written", r["mmar_over_handwritten_first_iteration"]),
+                 ("first iteration\nmmar / MONAI bundle", r["mmar_over_monai_bundle_first_iteration"]),
+                 ("peak memory\nmmar / hand-written", r["mmar_over_handwritten_peak_rss"])]
+    if (d := results["determinism"]) is not None:
+        bars.append(("total\ndeterministic / not", d["paired_deterministic_over_nondeterministic"]))
+    if (i := results["image"]) is not None:
+        m = i["cold_start_median"]
+        bars.append(("first iteration\ncontainer / host", m["container_first"] / m["host_first"]))
+    if not bars:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
+    labels = [label for label, _ in bars]
+    values = [value for _, value in bars]
+    colors = ["tab:green" if v <= GOAL_TOTAL_RATIO else "tab:orange" for v in values]
+    ax.bar(range(len(values)), values, color=colors)
+    for x, v in enumerate(values):
+        ax.text(x, v + 0.01, f"{v:.3f}", ha="center", va="bottom", fontsize=9)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.axhline(GOAL_TOTAL_RATIO, color="gray", linestyle="--", linewidth=0.8, label="5% goal")
+    ax.set_xticks(range(len(values)), labels, fontsize=8)
+    ax.set_ylim(min(0.8, min(values) - 0.05), max(1.2, max(values) + 0.08))
+    ax.set_ylabel("ratio (1.0 = parity)")
+    ax.set_title("mmar-runner benchmark ratios (medians, same run)")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(target)
+    plt.close(fig)
+    return True
+
+
+def scaling_lines(result: dict[str, Any] | None, target: Path) -> bool:
+    """Overhead (ratio and seconds) against epochs and against data set size."""
+    if result is None:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110, sharey=True)
+    for ax, key, points, xlabel in ((axes[0], "epochs", result["epochs_sweep"], "epochs (8 training volumes)"),
+                                    (axes[1], "train_cases", result["data_sweep"],
+                                     f"training volumes ({result['data_sweep_epochs']} epochs)")):
+        xs = [p[key] for p in points]
+        ax.plot(xs, [p["ratio"] for p in points], marker="o", label="ratio of medians")
+        ax.plot(xs, [p["paired_ratio"] for p in points], marker="s", linestyle=":", label="per-repetition ratio")
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.axhline(GOAL_TOTAL_RATIO, color="gray", linestyle="--", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.set_xlabel(xlabel)
+        seconds = ax.twinx()
+        seconds.bar(xs, [p["difference_s"] for p in points], width=[x * 0.25 for x in xs], alpha=0.25, color="tab:red")
+        seconds.set_ylabel("mmar − hand-written, s", color="tab:red", fontsize=8)
+    axes[0].set_ylabel("mmar / hand-written wall time")
+    axes[0].legend(fontsize=8, loc="upper right")
+    fig.suptitle("Overhead as work grows")
+    fig.tight_layout()
+    fig.savefig(target)
+    plt.close(fig)
+    return True
+
+
+def check_lines(result: dict[str, Any] | None, target: Path) -> bool:
+    if result is None:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    xs = [p["components"] for p in result["points"]]
+    ax.plot(xs, [p["median_total_s"] for p in result["points"]], marker="o", label="`mmar check` process (imports included)")
+    ax.plot(xs, [p["median_in_process_s"] for p in result["points"]], marker="s", label="load + check, in process")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("components in config_train.json")
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize=8)
+    ax.set_title("mmar check vs config size")
+    fig.tight_layout()
+    fig.savefig(target)
+    plt.close(fig)
+    return True
+
+
+# ---- splice ----------------------------------------------------------------------------------
+def splice(text: str, name: str, block: str) -> str:
+    pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{DOC}: no <!-- bench:{name} --> ... <!-- /bench:{name} --> block")
+    return pattern.sub(lambda m: m.group(1) + block + m.group(2), text)
+
+
+def main() -> int:
+    results = {name: load(name) for name in ("overhead", "scaling", "check", "determinism", "image")}
+    IMG.mkdir(parents=True, exist_ok=True)
+    text = DOC.read_text(encoding="utf-8")
+    renderers = {"overhead": overhead_block, "scaling": scaling_block, "check": check_block,
+                 "determinism": determinism_block, "image": image_block}
+    for name, render in renderers.items():
+        if results[name] is None:
+            print(f"{name}: no bench/results/{name}.json; its block in {DOC.name} is left as it was")
+            continue
+        text = splice(text, name, render(results[name]))
+    DOC.write_text(text, encoding="utf-8")
+    drawn = [ratio_bars(results, IMG / "bench_ratios.png"), scaling_lines(results["scaling"], IMG / "bench_scaling.png"),
+             check_lines(results["check"], IMG / "bench_check.png")]
+    print(f"updated {DOC.relative_to(REPO)}; plots drawn: {sum(drawn)} of {len(drawn)} in {IMG.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
