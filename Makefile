@@ -78,7 +78,7 @@ image: install  ## build the image of BUNDLE: make image BUNDLE=bundles/spleen_c
 
 run:  ## train in the image: make run TAG=spleen:1.0 [DATA_DIR=/data/spleen] [OUT=./out] [RUN_ARGS='--set epochs=5']
 	mkdir -p $(OUT)
-	docker run --rm $(if $(GPUS),--gpus $(GPUS)) -v $(DATA_DIR):/data:ro -v $(OUT):/out $(TAG) $(RUN_ARGS)
+	docker run --rm --user $$(id -u):$$(id -g) $(if $(GPUS),--gpus $(GPUS)) -v $(DATA_DIR):/data:ro -v $(OUT):/out $(TAG) $(RUN_ARGS)
 
 k8s: install  ## Kubernetes manifests: make k8s TAG=registry/spleen:1.0 NODES=4 GPUS_PER_NODE=8 DATA_PVC=data OUT_PVC=out
 	mkdir -p $(dir $(K8S_OUT))

@@ -64,18 +64,19 @@ def check_binding(target: Any, names: Iterable[str], label: str, file: str, conf
     if signature is None:
         return
     names = list(names)
+    accepted = [p for p in signature.parameters if p not in ("self", "args", "kwargs")]
+    keywords = {name for name, p in signature.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        # an unknown name first: a misspelt argument also reads as "required argument missing"
+        for bad in (name for name in names if name not in keywords):
+            close = difflib.get_close_matches(bad, accepted, n=3)
+            hint = (f"did you mean {', '.join(close)}? " if close else "") + f"{label} accepts: {', '.join(accepted)}"
+            raise ComponentError(file, f"{config_path}.args.{bad}", f"{label} does not accept argument '{bad}'", hint)
     try:
         signature.bind(**dict.fromkeys(names))
     except TypeError as exc:
         message = str(exc)
-        accepted = [p for p in signature.parameters if p not in ("self", "args", "kwargs")]
         hint = None
-        if "unexpected keyword argument" in message:
-            bad = message.rsplit("'", 2)[-2] if message.count("'") >= 2 else ""
-            close = difflib.get_close_matches(bad, accepted, n=3)
-            hint = (f"did you mean {', '.join(close)}? " if close else "") + f"{label} accepts: {', '.join(accepted)}"
-            message = f"{label} does not accept argument '{bad}'"
-            raise ComponentError(file, f"{config_path}.args.{bad}", message, hint) from exc
         if "missing a required argument" in message:
             missing = message.rsplit("'", 2)[-2] if message.count("'") >= 2 else ""
             message = f"{label} needs argument '{missing}', which is neither given in args nor wired by the runner"
