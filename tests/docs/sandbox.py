@@ -60,9 +60,9 @@ def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def run_doc_command(command: DocCommand, cwd: Path, env: dict[str, str]) -> str | None:
     """Run one doc command with bash from ``cwd``; None if it behaved as the doc says, else why not."""
-    done = subprocess.run(["bash", "-c", command.command], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=COMMAND_TIMEOUT_S, check=False)
-    output = done.stdout + done.stderr
+    done = subprocess.run(["bash", "-c", command.command], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=COMMAND_TIMEOUT_S, check=False)
+    output = done.stdout
     if done.returncode != command.exit_code:
         return (f"{command.where}: `{command.command}` exited {done.returncode}, the doc says {command.exit_code}\n"
                 f"{output[-3000:]}")

@@ -14,7 +14,17 @@ from pathlib import Path
 import pytest
 
 from tests.docs.sandbox import make_sandbox, run_doc_command, sandbox_env
-from tests.docs.snippets import NEEDS_ALLOWED, REPO, WHERE_CI, WHERE_DOCKER, WHERE_LOCAL, all_blocks, blocks, doc_files, indented_commands
+from tests.docs.snippets import (
+    NEEDS_ALLOWED,
+    REPO,
+    WHERE_CI,
+    WHERE_DOCKER,
+    WHERE_LOCAL,
+    all_blocks,
+    blocks,
+    doc_files,
+    indented_commands,
+)
 
 LOCAL_FILES = [path for path in doc_files() if any(b.runs == WHERE_LOCAL and b.commands for b in blocks(path))]
 
