@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import TINY_SET
-from tests.docs.snippets import REPO, DocCommand
+from tests.docs.snippets import REPO, DocCommand, blocks
 
 VENV_BIN = Path(sys.executable).parent
 COPIED = ("bundles", "Makefile", "pyproject.toml", "tests/fixtures/legacy_mmar", "docs/examples", "runner/image/requirements-cpu.lock")
@@ -70,3 +70,18 @@ def run_doc_command(command: DocCommand, cwd: Path, env: dict[str, str]) -> str 
     if mismatch:
         return f"{command.where}: `{command.command}`: {mismatch}\n--- output ---\n{output[-3000:]}"
     return None
+
+
+def run_page(doc: Path, where: str, cwd: Path, env: dict[str, str]) -> list[str]:
+    """Run the ``where`` blocks of one page in order; stop a block at its first failure (later
+    commands of the page may depend on it). Returns the failures."""
+    failures = []
+    for block in blocks(doc):
+        if block.runs != where:
+            continue
+        for command in block.commands:
+            problem = run_doc_command(command, cwd, env)
+            if problem:
+                failures.append(problem)
+                break
+    return failures

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.sandbox import make_sandbox, run_doc_command, sandbox_env
+from tests.docs.sandbox import make_sandbox, run_page, sandbox_env
 from tests.docs.snippets import (
     NEEDS_ALLOWED,
     REPO,
@@ -62,14 +62,5 @@ def test_commands_no_test_machine_can_run_are_few_and_named() -> None:
 @pytest.mark.parametrize("doc", LOCAL_FILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_doc_commands_run_as_shown(doc: Path, tmp_path: Path) -> None:
     root = make_sandbox(tmp_path / "repo")
-    env = sandbox_env()
-    failures = []
-    for block in blocks(doc):
-        if block.runs != WHERE_LOCAL:
-            continue
-        for command in block.commands:
-            problem = run_doc_command(command, root, env)
-            if problem:
-                failures.append(problem)
-                break  # later commands of the page may depend on this one
+    failures = run_page(doc, WHERE_LOCAL, root, sandbox_env())
     assert not failures, "\n\n".join(failures)

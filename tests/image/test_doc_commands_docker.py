@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.docs.sandbox import make_sandbox, run_doc_command, sandbox_env
+from tests.docs.sandbox import make_sandbox, run_doc_command, run_page, sandbox_env
 from tests.docs.snippets import REPO, WHERE_DOCKER, blocks, doc_files
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -27,15 +27,7 @@ def test_docker_doc_commands_run_as_shown(doc: Path, docker_host: str, base_imag
                        "PIP_FIND_LINKS": str(wheelhouse), "PIP_NO_INDEX": "1"})
     data = root / "bundles" / "spleen_ct_seg" / "commands" / "make_data.sh"
     assert run_doc_command_text(data, root, env) is None
-    failures = []
-    for block in blocks(doc):
-        if block.runs != WHERE_DOCKER:
-            continue
-        for command in block.commands:
-            problem = run_doc_command(command, root, env)
-            if problem:
-                failures.append(problem)
-                break
+    failures = run_page(doc, WHERE_DOCKER, root, env)
     assert not failures, "\n\n".join(failures)
 
 
