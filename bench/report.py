@@ -226,10 +226,10 @@ def check_lines(result: dict[str, Any] | None, target: Path) -> bool:
 
 # ---- splice ----------------------------------------------------------------------------------
 def splice(text: str, name: str, block: str) -> str:
-    pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(\n<!-- /bench:{name} -->)", re.S)
+    pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)
     if not pattern.search(text):
         raise SystemExit(f"{DOC}: no <!-- bench:{name} --> ... <!-- /bench:{name} --> block")
-    return pattern.sub(lambda m: m.group(1) + block + m.group(2), text)
+    return pattern.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text)
 
 
 def main() -> int:
