@@ -125,6 +125,16 @@ def image_block(result: dict[str, Any]) -> str:
 
 
 # ---- plots -----------------------------------------------------------------------------------
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no display on a build machine)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def ratio_bars(results: dict[str, dict[str, Any] | None], target: Path) -> bool:
     """One bar per ratio we track; 1.0 is parity, the dashed line the 5% goal."""
     bars: list[tuple[str, float]] = []
@@ -142,11 +152,7 @@ def ratio_bars(results: dict[str, dict[str, Any] | None], target: Path) -> bool:
         bars.append(("first iteration\ncontainer / host", m["container_first"] / m["host_first"]))
     if not bars:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
     labels = [label for label, _ in bars]
     values = [value for _, value in bars]
@@ -171,11 +177,7 @@ def scaling_lines(result: dict[str, Any] | None, target: Path) -> bool:
     """Overhead (ratio and seconds) against epochs and against data set size."""
     if result is None:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110, sharey=True)
     for ax, key, points, xlabel in ((axes[0], "epochs", result["epochs_sweep"], "epochs (8 training volumes)"),
                                     (axes[1], "train_cases", result["data_sweep"],
@@ -203,11 +205,7 @@ def scaling_lines(result: dict[str, Any] | None, target: Path) -> bool:
 def check_lines(result: dict[str, Any] | None, target: Path) -> bool:
     if result is None:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
     xs = [p["components"] for p in result["points"]]
     ax.plot(xs, [p["median_total_s"] for p in result["points"]], marker="o", label="`mmar check` process (imports included)")
