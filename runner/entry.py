@@ -2,7 +2,8 @@
 
 Light on purpose: when a command must run with ``PYTHONHASHSEED=0`` and the process was started
 without it, we re-execute before importing the CLI library or anything heavier, so the restart
-costs one interpreter start-up and nothing else.
+costs one interpreter start-up and nothing else. It also sets the collector up for a short-lived
+process that imports torch (:mod:`runner.collector`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from runner import collector
 from runner.argv import expand_set_words, needs_hash_seed
 
 
@@ -17,9 +19,13 @@ def main() -> None:
     argv = expand_set_words(sys.argv[1:])
     if needs_hash_seed(argv) and not os.environ.get("MMAR_NO_REEXEC"):
         os.execve(sys.executable, [sys.executable, "-m", "runner", *argv], {**os.environ, "PYTHONHASHSEED": "0"})
-    from runner.cli import app
+    collector.pause_for_startup()
+    try:
+        from runner.cli import app
 
-    app(args=argv, prog_name="mmar")
+        app(args=argv, prog_name="mmar")
+    finally:
+        collector.before_exit()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from runner import collector
 from runner.components.build import Builder
 from runner.components.registry import user_code_location
 from runner.config.load import LoadedConfig
@@ -37,7 +38,11 @@ def is_engine(trainer: Any) -> bool:
 
 
 def call_user(run: Any) -> None:
-    """Run training; a failure in it names the innermost frame of the user's code, when there is one."""
+    """Run training; a failure in it names the innermost frame of the user's code, when there is one.
+
+    Start-up ends here: the collector runs normally during the loop (:mod:`runner.collector`).
+    """
+    collector.startup_done()
     try:
         run()
     except MmarRunnerError:
