@@ -8,6 +8,11 @@ the same rotation. Per run: wall time, launch to first completed training iterat
 Goals (issue 7): mmar total time within 5% of hand-written; mmar first iteration no later than
 the MONAI bundle's.
 
+A fourth training variant, ``mmar_plain_gc``, is ``mmar train`` with ``MMAR_GC_TUNING=0``: the
+runner with the interpreter's default garbage collection, like the two baselines. The difference
+between the two mmar rows is what the collector settings (runner/collector.py) buy; the difference
+between ``mmar_plain_gc`` and the hand-written script is the cost of everything else mmar does.
+
     .venv/bin/python bench/bench_overhead.py --reps 5 --epochs 10
 """
 
@@ -24,6 +29,7 @@ from pipelines import Sizes, check_command, handwritten_command, mmar_command, m
 
 GOAL_TOTAL_RATIO = 1.05
 CHECK = "mmar_check"
+PLAIN_GC = "mmar_plain_gc"
 
 
 def goal_ratios(summary: dict[str, dict[str, float | None]], measurements: list[Measurement]) -> dict[str, float]:
@@ -45,6 +51,11 @@ def goal_ratios(summary: dict[str, dict[str, float | None]], measurements: list[
         "mmar_over_handwritten_first_iteration": (median("mmar", "median_first_iteration_s")
                                                   / median("handwritten", "median_first_iteration_s")),
         "mmar_over_handwritten_peak_rss": median("mmar", "median_peak_rss_mb") / median("handwritten", "median_peak_rss_mb"),
+        "plain_gc_over_handwritten_total": median(PLAIN_GC, "median_total_s") / median("handwritten", "median_total_s"),
+        "paired_plain_gc_over_handwritten_total": paired_ratio(measurements, PLAIN_GC, "handwritten", "total_s"),
+        "plain_gc_minus_monai_bundle_first_iteration_s": (median(PLAIN_GC, "median_first_iteration_s")
+                                                          - median("monai_bundle", "median_first_iteration_s")),
+        "plain_gc_over_handwritten_peak_rss": median(PLAIN_GC, "median_peak_rss_mb") / median("handwritten", "median_peak_rss_mb"),
         "mmar_over_monai_bundle_peak_rss": median("mmar", "median_peak_rss_mb") / median("monai_bundle", "median_peak_rss_mb"),
     }
 
@@ -67,6 +78,9 @@ def render(summary: dict[str, dict[str, float | None]], ratios: dict[str, float]
         f"mmar vs monai_bundle first iteration: {ratios['mmar_over_monai_bundle_first_iteration']:.3f}x ({delta:+.2f} s); "
         f"goal not slower: {'met' if delta <= 0 else 'NOT met'}",
         f"peak memory mmar / handwritten: {ratios['mmar_over_handwritten_peak_rss']:.3f}",
+        f"with MMAR_GC_TUNING=0: total / handwritten {ratios['plain_gc_over_handwritten_total']:.3f} "
+        f"(paired {ratios['paired_plain_gc_over_handwritten_total']:.3f}), first iteration vs monai_bundle "
+        f"{ratios['plain_gc_minus_monai_bundle_first_iteration_s']:+.2f} s",
     ]
     return "\n".join(lines)
 
@@ -90,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         workspace = prepare_workspace(Path(tmp))
         commands = {
             "mmar": mmar_command(workspace, sizes),
+            PLAIN_GC: mmar_command(workspace, sizes, label=PLAIN_GC, env={"MMAR_GC_TUNING": "0"}),
             "handwritten": handwritten_command(workspace, sizes),
             "monai_bundle": monai_bundle_command(workspace, sizes),
             CHECK: check_command(workspace, sizes),

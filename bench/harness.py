@@ -9,11 +9,15 @@ The rules the issue sets, in one place:
 * figures are medians over repetitions, and ratios are taken against a baseline measured in the
   same run (also as the median of per-repetition ratios, which cancels drift between repetitions);
 * peak memory is the child's own maximum resident set size, read from ``wait4``;
+* the runner's and bench/'s own modules are byte-compiled first (:func:`precompile`), as a pip install
+  leaves them, so an editable checkout under ``PYTHONDONTWRITEBYTECODE=1`` does not pay for compiling
+  them in every process while the libraries it is compared with load cached bytecode;
 * each result file carries a description of the machine and the library versions.
 """
 
 from __future__ import annotations
 
+import compileall
 import importlib.metadata
 import json
 import os
@@ -134,8 +138,19 @@ def rotated(items: list[str], shift: int) -> list[str]:
     return items[shift:] + items[:shift]
 
 
+def precompile() -> None:
+    """Write the bytecode of runner/ and bench/ (what ``pip install`` does for site-packages).
+
+    Idempotent: up-to-date files are skipped. compileall writes even under ``PYTHONDONTWRITEBYTECODE``.
+    """
+    for folder in (REPO / "runner", BENCH):
+        if not compileall.compile_dir(folder, quiet=1):
+            raise SystemExit(f"could not byte-compile {folder}")
+
+
 def alternate(commands: dict[str, Command], reps: int, warmup: int = 1, label: str = "") -> list[Measurement]:
     """Warm-up rounds (discarded), then ``reps`` repetitions of every variant in a rotating order."""
+    precompile()
     order = list(commands)
     prefix = f"[{label}] " if label else ""
     for round_ in range(1, warmup + 1):

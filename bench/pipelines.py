@@ -151,12 +151,13 @@ def bundle_launcher() -> list[str]:
     return [PYTHON, "-m", "monai.bundle"]
 
 
-def mmar_command(workspace: Workspace, sizes: Sizes, label: str = "mmar", extra_set: tuple[str, ...] = ()) -> Command:
-    """``mmar train`` on the workspace copy, writing to its own output folder."""
+def mmar_command(workspace: Workspace, sizes: Sizes, label: str = "mmar", extra_set: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> Command:
+    """``mmar train`` on the workspace copy, writing to its own output folder (``env``: extra variables)."""
     data = workspace.data(sizes.train_cases)
     out = workspace.output_dir(label)
     words = [*sizes.mmar_set(), f"DATA_ROOT={data}", f"DATASET_JSON={data / 'dataset.json'}", f"MMAR_CKPT_DIR={out}", *extra_set]
-    return Command([MMAR_CLI, "train", str(workspace.mmar), "--set", *words], probe_file=workspace.probe_file(label),
+    return Command([MMAR_CLI, "train", str(workspace.mmar), "--set", *words], env=dict(env or {}), probe_file=workspace.probe_file(label),
                    expect_file=out / "final_model.pt", clear=(out,), manifest=out / "run_manifest.json")
 
 

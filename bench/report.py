@@ -51,7 +51,7 @@ def overhead_block(result: dict[str, Any]) -> str:
              "| variant | median total s | min s | max s | median time to first iteration s | median peak RSS MB |",
              "|---|---:|---:|---:|---:|---:|"]
     names = {"mmar": "`mmar train`", "handwritten": "hand-written MONAI", "monai_bundle": "`python -m monai.bundle run`",
-             "mmar_check": "`mmar check`"}
+             "mmar_check": "`mmar check`", "mmar_plain_gc": "`mmar train`, `MMAR_GC_TUNING=0`"}
     for variant, row in s.items():
         lines.append(f"| {names.get(variant, variant)} | {cell(row['median_total_s'])} | {cell(row['min_total_s'])} | "
                      f"{cell(row['max_total_s'])} | {cell(row['median_first_iteration_s'])} | {cell(row['median_peak_rss_mb'], 0)} |")
@@ -65,6 +65,13 @@ def overhead_block(result: dict[str, Any]) -> str:
               f"{'met' if delta <= 0 else '**not met**'} |",
               f"| peak memory, mmar / hand-written | {r['mmar_over_handwritten_peak_rss']:.3f} "
               f"(mmar / MONAI bundle {r['mmar_over_monai_bundle_peak_rss']:.3f}) | (no goal) |"]
+    if "plain_gc_over_handwritten_total" in r:
+        plain, plain_delta = r["plain_gc_over_handwritten_total"], r["plain_gc_minus_monai_bundle_first_iteration_s"]
+        lines += [f"| the same two goals with `MMAR_GC_TUNING=0` | total **{plain:.3f}** "
+                  f"(per-repetition {r['paired_plain_gc_over_handwritten_total']:.3f}); first iteration {plain_delta:+.2f} s "
+                  f"vs the MONAI bundle; peak memory {r['plain_gc_over_handwritten_peak_rss']:.3f} | "
+                  f"total {'met' if plain <= GOAL_TOTAL_RATIO else '**not met**'}, "
+                  f"first iteration {'met' if plain_delta <= 0 else '**not met**'} |"]
     return "\n".join(lines)
 
 
@@ -145,6 +152,8 @@ def ratio_bars(results: dict[str, dict[str, Any] | None], target: Path) -> bool:
                  ("first iteration\nmmar / hand-written", r["mmar_over_handwritten_first_iteration"]),
                  ("first iteration\nmmar / MONAI bundle", r["mmar_over_monai_bundle_first_iteration"]),
                  ("peak memory\nmmar / hand-written", r["mmar_over_handwritten_peak_rss"])]
+        if "plain_gc_over_handwritten_total" in r:
+            bars.append(("total, MMAR_GC_TUNING=0\nmmar / hand-written", r["plain_gc_over_handwritten_total"]))
     if (d := results["determinism"]) is not None:
         bars.append(("total\ndeterministic / not", d["paired_deterministic_over_nondeterministic"]))
     if (i := results["image"]) is not None:
