@@ -6,11 +6,12 @@ them is ours. Plots are PNG files under docs/img/, drawn with matplotlib from th
 A result file that is missing (a benchmark not run, e.g. the image one without a Docker engine)
 leaves its block as it was and says so.
 
-    .venv/bin/python bench/report.py
+    .venv/bin/python bench/report.py [--results DIR] [--doc FILE] [--img DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -24,8 +25,8 @@ IMG = REPO / "docs" / "img"
 GOAL_TOTAL_RATIO = 1.05
 
 
-def load(name: str) -> dict[str, Any] | None:
-    path = RESULTS / f"{name}.json"
+def load(results: Path, name: str) -> dict[str, Any] | None:
+    path = results / f"{name}.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
@@ -109,8 +110,9 @@ def determinism_block(result: dict[str, Any]) -> str:
     for variant, row in s.items():
         lines.append(f"| {variant} | {cell(row['median_total_s'])} | {cell(row['min_total_s'])} | {cell(row['max_total_s'])} | "
                      f"{len(result['weights_digests'][variant])} |")
+    medians = s["deterministic"]["median_total_s"] / s["nondeterministic"]["median_total_s"]
     lines += ["", f"Deterministic / non-deterministic wall time: **{result['paired_deterministic_over_nondeterministic']:.3f}** "
-                  "(median of per-repetition ratios)."]
+                  f"(median of per-repetition ratios); {medians:.3f} as a ratio of medians."]
     return "\n".join(lines)
 
 
@@ -153,7 +155,7 @@ def ratio_bars(results: dict[str, dict[str, Any] | None], target: Path) -> bool:
                  ("first iteration\nmmar / MONAI bundle", r["mmar_over_monai_bundle_first_iteration"]),
                  ("peak memory\nmmar / hand-written", r["mmar_over_handwritten_peak_rss"])]
         if "plain_gc_over_handwritten_total" in r:
-            bars.append(("total, MMAR_GC_TUNING=0\nmmar / hand-written", r["plain_gc_over_handwritten_total"]))
+            bars.append(("total, GC untuned\nmmar / hand-written", r["plain_gc_over_handwritten_total"]))
     if (d := results["determinism"]) is not None:
         bars.append(("total\ndeterministic / not", d["paired_deterministic_over_nondeterministic"]))
     if (i := results["image"]) is not None:
@@ -162,7 +164,7 @@ def ratio_bars(results: dict[str, dict[str, Any] | None], target: Path) -> bool:
     if not bars:
         return False
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(max(10.0, 1.45 * len(bars)), 4.4), dpi=110)
     labels = [label for label, _ in bars]
     values = [value for _, value in bars]
     colors = ["tab:green" if v <= GOAL_TOTAL_RATIO else "tab:orange" for v in values]
@@ -232,28 +234,37 @@ def check_lines(result: dict[str, Any] | None, target: Path) -> bool:
 
 
 # ---- splice ----------------------------------------------------------------------------------
-def splice(text: str, name: str, block: str) -> str:
+def splice(text: str, name: str, block: str, doc: Path = DOC) -> str:
     pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)
     if not pattern.search(text):
-        raise SystemExit(f"{DOC}: no <!-- bench:{name} --> ... <!-- /bench:{name} --> block")
+        raise SystemExit(f"{doc}: no <!-- bench:{name} --> ... <!-- /bench:{name} --> block")
     return pattern.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text)
 
 
-def main() -> int:
-    results = {name: load(name) for name in ("overhead", "scaling", "check", "determinism", "image")}
-    IMG.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text(encoding="utf-8")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the result JSON files (default bench/results)")
+    parser.add_argument("--doc", type=Path, default=DOC, help="the page with the bench: markers (default docs/BENCHMARKS.md)")
+    parser.add_argument("--img", type=Path, default=IMG, help="where the PNG plots go (default docs/img)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = {name: load(args.results, name) for name in ("overhead", "scaling", "check", "determinism", "image")}
+    args.img.mkdir(parents=True, exist_ok=True)
+    text = args.doc.read_text(encoding="utf-8")
     renderers = {"overhead": overhead_block, "scaling": scaling_block, "check": check_block,
                  "determinism": determinism_block, "image": image_block}
     for name, render in renderers.items():
         if results[name] is None:
-            print(f"{name}: no bench/results/{name}.json; its block in {DOC.name} is left as it was")
+            print(f"{name}: no {args.results / name}.json; its block in {args.doc.name} is left as it was")
             continue
-        text = splice(text, name, render(results[name]))
-    DOC.write_text(text, encoding="utf-8")
-    drawn = [ratio_bars(results, IMG / "bench_ratios.png"), scaling_lines(results["scaling"], IMG / "bench_scaling.png"),
-             check_lines(results["check"], IMG / "bench_check.png")]
-    print(f"updated {DOC.relative_to(REPO)}; plots drawn: {sum(drawn)} of {len(drawn)} in {IMG.relative_to(REPO)}")
+        text = splice(text, name, render(results[name]), args.doc)
+    args.doc.write_text(text, encoding="utf-8")
+    drawn = [ratio_bars(results, args.img / "bench_ratios.png"), scaling_lines(results["scaling"], args.img / "bench_scaling.png"),
+             check_lines(results["check"], args.img / "bench_check.png")]
+    print(f"updated {args.doc}; plots drawn: {sum(drawn)} of {len(drawn)} in {args.img}")
     return 0
 
 
