@@ -53,6 +53,9 @@ def preflight(argv: list[str]) -> None:
 
 
 def main() -> None:
+    from runner import collector
+
+    collector.pause_for_startup()  # before the CLI's imports, as the ``mmar`` entry point does
     from runner.cli import _setup_logging
     from runner.errors import MmarRunnerError
 
