@@ -44,7 +44,15 @@ from runner.workflow.common import (
 )
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
-from runner.workflow.resume import Found, PreemptedError, ResumeKeeper, find_newest, resume_dir, sigterm_requests_checkpoint
+from runner.workflow.resume import (
+    Found,
+    PreemptedError,
+    ResumeKeeper,
+    checkpoint_interval,
+    find_newest,
+    resume_dir,
+    sigterm_requests_checkpoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +85,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         RunFailedError: training failed; the manifest then says ``status: "failed"``.
     """
     prepare_process_env()
+    resume_every_s = checkpoint_interval()
     warnings = check_mmar(loaded)
     if command == "finetune":
         require_checkpoint_loader(loaded)
@@ -110,7 +119,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
             write_manifest(ckpt_dir, {**base, "status": "running"})
         record = RunRecord()
         keeper = ResumeKeeper(ckpt_dir, builder, trainer, builder.built("validate", "evaluator"), record,
-                              base["config_digest"], context.is_main) if is_engine(trainer) else None
+                              base["config_digest"], context.is_main, resume_every_s) if is_engine(trainer) else None
         resumed = find_newest(ckpt_dir, base["config_digest"], loaded.file) if keeper else None
         if resumed:
             base["resumed_from"] = str(resumed.path)

@@ -166,6 +166,16 @@ def test_real_process_exit_code_and_no_traceback(make_mmar: Callable[..., Path])
     assert not (root / "models").exists()
 
 
+@pytest.mark.slow
+def test_a_bad_resume_interval_stops_training_before_anything_is_written(make_mmar: Callable[..., Path]) -> None:
+    root = make_mmar()
+    done = run_cli("train", str(root), env={"MMAR_RESUME_EVERY_S": "soon"})
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "MMAR_RESUME_EVERY_S='soon' is not a number of seconds >= 0" in done.stderr
+    assert not (root / "models").exists()
+
+
 def test_set_cannot_reach_into_sections(make_mmar: Callable[..., Path]) -> None:
     assert_bad_input(invoke("check", str(make_mmar()), "--set", "train.trainer.args.max_epochs=3"),
                      "--set: train.trainer.args.max_epochs: --set changes variables, not the train/validate sections")

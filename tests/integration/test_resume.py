@@ -51,8 +51,15 @@ def mmar_with_preemption(make_mmar: Callable[..., Path], tmp_path: Path, at_iter
     return make_mmar(edit=edit, custom={"preempt.py": SELF_PREEMPT})
 
 
-def train(root: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("train", str(root), "--set", *TINY_SET, "epochs=4", f"MMAR_CKPT_DIR={out}", *extra)
+EVERY_EPOCH = {"MMAR_RESUME_EVERY_S": "0"}  # a resume checkpoint at every epoch end, not once a minute
+
+
+def train(root: Path, out: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run_cli("train", str(root), "--set", *TINY_SET, "epochs=4", f"MMAR_CKPT_DIR={out}", *extra, env=env)
+
+
+def checkpoints(out: Path) -> list[str]:
+    return sorted(path.name for path in (out / "resume").glob("ckpt-*.pt"))
 
 
 def manifest(out: Path) -> dict[str, Any]:
@@ -90,10 +97,11 @@ def test_a_truncated_checkpoint_is_skipped_for_the_previous_one(make_mmar: Calla
     assert train(root, tmp_path / "reference").returncode == 0
     (tmp_path / "marker").unlink()
     out = tmp_path / "preempted"
-    assert train(root, out).returncode == PREEMPTED
+    assert train(root, out, env=EVERY_EPOCH).returncode == PREEMPTED
+    assert checkpoints(out) == ["ckpt-000000002.pt", "ckpt-000000003.pt"]  # epoch 1's end, then the SIGTERM one
     newest = out / "resume" / "ckpt-000000003.pt"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
-    resumed = train(root, out)
+    resumed = train(root, out, env=EVERY_EPOCH)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "ckpt-000000003.pt is incomplete or unreadable" in resumed.stderr
     assert manifest(out)["resumed_from"].endswith("ckpt-000000002.pt")
@@ -107,7 +115,7 @@ def test_sigterm_from_outside_after_the_first_epoch_checkpoint(make_mmar: Callab
     assert reference.returncode == 0
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "runner", *words, f"MMAR_CKPT_DIR={out}"], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **EVERY_EPOCH})
     deadline = time.time() + 120
     while not list((out / "resume").glob("ckpt-*.pt")) and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -136,6 +144,8 @@ def test_two_preemptions_in_one_epoch(make_mmar: Callable[..., Path], tmp_path: 
         (tmp_path / f"marker{at}").unlink()
     out = tmp_path / "run"
     assert train(root, out, "batch_size=1").returncode == PREEMPTED
+    # The default interval (60 s) wrote nothing at epoch 1's end (iteration 4) of this seconds-long run.
+    assert checkpoints(out) == ["ckpt-000000005.pt"]
     assert train(root, out, "batch_size=1").returncode == PREEMPTED
     assert manifest(out)["iterations"] == 6
     assert train(root, out, "batch_size=1").returncode == 0
