@@ -12,7 +12,7 @@ DATA := $(BUNDLE)/data/synthetic/dataset.json
 # The demo: the full spleen recipe of the default bundle, shrunk so it trains on 2 CPU cores in about a minute.
 # Full scale is the bundle's own defaults:  mmar train bundles/spleen_ct_seg --set DATA_ROOT=... DATASET_JSON=...
 # Other bundles (make train BUNDLE=bundles/byoc_shutdown) are small already and run with their own defaults.
-SPLEEN_DEMO_SET := epochs=60 learning_rate=3e-3 num_interval_per_valid=5 patch_size=[48,48,48] val_roi_size=[64,64,64] \
+SPLEEN_DEMO_SET := epochs=30 learning_rate=3e-3 num_interval_per_valid=5 patch_size=[48,48,48] val_roi_size=[64,64,64] \
             num_samples=2 num_workers=0 channels=[16,32,64,128] strides=[2,2,2]
 DEMO_SET ?= $(if $(filter $(DEFAULT_BUNDLE),$(patsubst %/,%,$(BUNDLE))),$(SPLEEN_DEMO_SET))
 SET ?=
