@@ -6,10 +6,9 @@ evaluator's best metric, the checkpoint savers' bookkeeping, every global RNG st
 RNG states (DataLoader generators, random transforms) as they were when the current epoch started.
 One is written on SIGTERM, after the step in progress, and at the end of an epoch once
 ``MMAR_RESUME_EVERY_S`` seconds (default 60) have passed since the last one: with short epochs a
-checkpoint per epoch would cost a few percent of the run (torch.save of model and optimizer is
-tens of milliseconds for the demo's 14 MB, about 0.1 s for a full-size 3D UNet), while a hard kill
-(SIGKILL, a lost node) then loses at most that interval plus one epoch. ``0`` writes one at every
-epoch end.
+checkpoint per epoch would cost a few percent of the run (torch.save of model and optimizer takes
+tens of milliseconds for the demo's 14 MB, and grows with the model), while a hard kill (SIGKILL, a
+lost node) then loses at most that interval plus one epoch. ``0`` writes one at every epoch end.
 
 Restarting with the same output folder loads the newest complete one. At an epoch boundary the
 states are simply restored. Mid-epoch, the data RNGs are rewound to the start of the epoch and the
