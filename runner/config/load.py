@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -120,10 +120,7 @@ def load_config(
     mmar = load_mmar(root, config or (kind or TRAIN).default_file, environment)
     kind = kind or kind_of(mmar.config)  # None: tell from the file (mmar check -c any config)
     dialect = detect_dialect(mmar.config, mmar.environment)  # of the file as written, before aliases are rewritten
-    legacy = rewrite_config(mmar.config, kind, mmar.config_name)
-    mmar = replace(mmar, config=legacy.config)
     set_values, issues = parse_overrides(overrides)
-    issues += legacy.errors
     try:
         EnvironmentConfig.model_validate(mmar.environment)
     except ValidationError as exc:
@@ -132,6 +129,9 @@ def load_config(
     file_for = {k: {"config": mmar.config_name, "environment": mmar.environment_name}.get(v, v) for k, v in origin.items()}
     variables, var_issues = resolve_variables(merged, mmar.root, file_for)
     issues += var_issues
+    legacy = rewrite_config(mmar.config, kind, mmar.config_name, resolve=meaning_under(variables))
+    mmar = replace(mmar, config=legacy.config)
+    issues += legacy.errors
     top = effective_globals(mmar.config, variables, kind.sections)
     resolved: dict[str, Any] = substitute(top, variables, mmar.config_name, "", issues)
     issues += section_overrides(set_values, kind.sections)
@@ -152,6 +152,11 @@ def load_config(
         )
     seed = model.determinism.random_seed if model.determinism else DEFAULT_SEED
     return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings, _dedupe(errors), kind)
+
+
+def meaning_under(variables: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """A value with ``{VAR}`` substituted, for comparisons; undefined names are left as written (reported elsewhere)."""
+    return lambda value: substitute(value, variables, "", "", [])
 
 
 def section_overrides(overrides: Mapping[str, Any], sections: frozenset[str] = TRAIN.sections) -> list[ConfigIssue]:

@@ -52,19 +52,22 @@ def _named(*names: str) -> Callable[[str], bool]:
     return lambda name: name in chosen
 
 
-def _network_with_spatial_dims(name: str) -> bool:
-    """Every network in monai.networks.nets that takes ``spatial_dims`` (UNet, BasicUNet, HighResNet...)."""
-    import inspect
-
-    import monai.networks.nets as nets
-
-    target = getattr(nets, name, None)
-    if target is None:
-        return False
-    try:
-        return "spatial_dims" in inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return False
+# Networks in monai.networks.nets that take ``spatial_dims`` today (MONAI 1.6); the 0.x ones among
+# them called it ``dimensions``. Written out so that reading a config imports no MONAI;
+# tests/unit/test_aliases.py checks the list against the installed MONAI.
+NETWORKS_WITH_SPATIAL_DIMS = frozenset({
+    "AHNet", "AHnet", "Ahnet", "AttentionUnet", "AutoEncoder", "AutoencoderKL", "BasicUNet", "BasicUNetPlusPlus", "BasicUnet",
+    "BasicUnetPlusPlus", "Basicunet", "BasicunetPlusPlus", "ControlNet", "DenseNet", "DenseNet121", "DenseNet169", "DenseNet201",
+    "DenseNet264", "Densenet", "Densenet121", "Densenet169", "Densenet201", "Densenet264", "DiNTS", "DiffusionModelUNet", "DynUNet",
+    "DynUnet", "Dynunet", "EfficientNet", "EfficientNetBN", "EfficientNetBNFeatures", "EfficientNetEncoder", "FlexUNet",
+    "FlexibleUNet", "GlobalNet", "HighResBlock", "HighResNet", "LocalNet", "MaskedAutoEncoderViT", "MedNeXt", "MedNext",
+    "MultiScalePatchDiscriminator", "NaViT", "PatchDiscriminator", "PatchMerging", "PatchMergingV2", "RegUNet", "ResNet",
+    "ResNetBlock", "ResNetBottleneck", "ResNetEncoder", "ResNetFeatures", "SENet", "SEnet", "SPADEAutoencoderKL",
+    "SPADEDiffusionModelUNet", "SPADENet", "SegResNet", "SegResNetDS", "SegResNetDS2", "SegResNetVAE", "Senet", "SwinUNETR",
+    "TopologyConstruction", "TopologyInstance", "TopologySearch", "UNETR", "UNet", "Unet", "VNet", "VQVAE", "VarAutoEncoder",
+    "ViT", "ViTAutoEnc", "VoxelMorph", "VoxelMorphUNet", "basicunet", "basicunetplusplus", "densenet121", "densenet169",
+    "densenet201", "densenet264",
+})
 
 
 CLASS_ALIASES: tuple[ClassAlias, ...] = (
@@ -81,7 +84,7 @@ CLASS_ALIASES: tuple[ClassAlias, ...] = (
 )
 
 ARG_ALIASES: tuple[ArgAlias, ...] = (
-    ArgAlias("dimensions", "spatial_dims", "0.6", _network_with_spatial_dims, "networks (UNet, BasicUNet, HighResNet, ...)"),
+    ArgAlias("dimensions", "spatial_dims", "0.6", NETWORKS_WITH_SPATIAL_DIMS.__contains__, "networks (UNet, BasicUNet, HighResNet, ...)"),
     ArgAlias("post_transform", "postprocessing", "0.6", _named("SupervisedTrainer", "SupervisedEvaluator", "EnsembleEvaluator"),
              "SupervisedTrainer, SupervisedEvaluator, EnsembleEvaluator"),
     ArgAlias("ce_weight", "weight", "1.2", _named("DiceCELoss"), "DiceCELoss"),
@@ -107,30 +110,51 @@ BATCHED_TUPLE = re.compile(r"""^\s*lambda\s+(\w+)\s*:\s*\(\s*\1\s*\[\s*(['"])(\w
 
 @dataclass(frozen=True)
 class AliasUse:
-    """One legacy spelling found in a config, at its JSON path, and what replaced it."""
+    """One legacy spelling found in a config, at its JSON path, and what replaced it.
+
+    ``note`` replaces the standard message where more needs saying (a legacy argument given
+    together with its replacement, with the same meaning).
+    """
 
     path: str
     old: str
     new: str
     since: str
+    note: str | None = None
 
     def issue(self, file: str) -> ConfigIssue:
-        return ConfigIssue(file, self.path, f"{self.old} is gone since MONAI {self.since}; running it as {self.new}",
-                           hint=MIGRATE_HINT, severity="warning")
+        message = self.note or f"{self.old} is gone since MONAI {self.since}; running it as {self.new}"
+        return ConfigIssue(file, self.path, message, hint=MIGRATE_HINT, severity="warning")
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+Resolver = Callable[[Any], Any]
 
 
 @dataclass
 class Rewrite:
-    """The result of applying the table to one config file."""
+    """The result of applying the table to one config file.
+
+    ``resolve`` gives a value's meaning (``{VAR}`` substituted) when a legacy argument and its
+    replacement are both given and must be compared; the config itself keeps the text.
+    """
 
     config: dict[str, Any]
+    resolve: Resolver = _as_is
     uses: list[AliasUse] = field(default_factory=list)
     errors: list[ConfigIssue] = field(default_factory=list)
 
 
-def rewrite_config(raw: dict[str, Any], kind: ConfigKind, file: str) -> Rewrite:
-    """Apply the alias table to every component of ``raw`` (left unchanged); see the module docstring."""
-    result = Rewrite(copy.deepcopy(raw))
+def rewrite_config(raw: dict[str, Any], kind: ConfigKind, file: str, resolve: Resolver = _as_is) -> Rewrite:
+    """Apply the alias table to every component of ``raw`` (left unchanged); see the module docstring.
+
+    ``resolve`` substitutes variables in a value, so ``"n_classes": "{classes}"`` can be compared
+    with ``"to_onehot": 2``; without it values are compared as written.
+    """
+    result = Rewrite(copy.deepcopy(raw), resolve)
     for section_path, section in _sections(result.config, kind):
         _move_removed_handlers(section, section_path, result, file)
         for path, spec in _components(section, section_path):
@@ -201,11 +225,7 @@ def _rewrite_component(spec: dict[str, Any], path: str, result: Rewrite, file: s
     alias = next((a for a in CLASS_ALIASES if a.old == name), None)
     if alias is not None:
         for old_arg, new_arg in alias.rename_args.items():
-            if old_arg in args:
-                if new_arg in args:
-                    result.errors.append(_both(file, f"{path}.args", old_arg, new_arg))
-                    continue
-                args[new_arg] = args.pop(old_arg)
+            _rename_arg(args, old_arg, new_arg, f"{path}.args", f"{name}({old_arg}=...)", alias.since, result, file)
         for key, value in alias.set_args.items():
             args.setdefault(key, value)
         for key in alias.drop_args:
@@ -219,16 +239,15 @@ def _rewrite_component(spec: dict[str, Any], path: str, result: Rewrite, file: s
         name = alias.new
     for row in ARG_ALIASES:
         if row.old in args and row.applies_to(name):
-            if row.new is not None and row.new in args:
-                result.errors.append(_both(file, f"{path}.args", row.old, row.new))
-                continue
-            value = args.pop(row.old)
-            if row.new is not None:
-                args[row.new] = value
-            result.uses.append(AliasUse(f"{path}.args.{row.old}", f"{name}({row.old}=...)",
-                                        f"{name}({row.new}=...)" if row.new else f"{name} without {row.old}", row.since))
+            if row.new is None:
+                args.pop(row.old)
+                result.uses.append(AliasUse(f"{path}.args.{row.old}", f"{name}({row.old}=...)", f"{name} without {row.old}", row.since))
+            else:
+                _rename_arg(args, row.old, row.new, f"{path}.args", f"{name}({row.old}=...)", row.since, result, file)
     if name in AS_DISCRETE:
         _as_discrete(args, path, name, result, file)
+    if args and "args" not in spec:
+        spec["args"] = args
     for key, value in list(args.items()):
         if key == "output_transform" and isinstance(value, str):
             modern = modern_output_transform(value)
@@ -237,39 +256,90 @@ def _rewrite_component(spec: dict[str, Any], path: str, result: Rewrite, file: s
                 result.uses.append(AliasUse(f"{path}.args.{key}", f"{value!r} (batched output)", repr(modern), "0.6"))
 
 
+def _rename_arg(args: dict[str, Any], old: str, new: str, where: str, shown: str, since: str, result: Rewrite, file: str) -> None:
+    """``old`` becomes ``new``. Both given (real 4.1 configs do this): one warning when they agree, an error when not."""
+    if old not in args:
+        return
+    if new not in args:
+        args[new] = args.pop(old)
+        result.uses.append(AliasUse(f"{where}.{old}", shown, shown.replace(f"{old}=", f"{new}="), since))
+        return
+    legacy, modern = args.pop(old), args[new]
+    if not _agree(result, legacy, modern):
+        result.errors.append(_disagree(file, where, old, legacy, new, modern))  # reported once, not again as unknown
+        return
+    result.uses.append(_agreeing(f"{where}.{old}", old, legacy, new, modern, since))
+
+
+def _agree(result: Rewrite, legacy: Any, modern: Any) -> bool:
+    """Whether two values mean the same; numbers compare by value (2 == 2.0), bools only with bools."""
+    if legacy == modern and type(legacy) is type(modern):
+        return True
+    first, second = result.resolve(legacy), result.resolve(modern)
+    if isinstance(first, bool) or isinstance(second, bool):
+        return first is second
+    return first == second
+
+
+def _agreeing(path: str, old: str, legacy: Any, new: str, modern: Any, since: str) -> AliasUse:
+    note = (f"'{old}' ({legacy!r}) is gone since MONAI {since} and is given together with its replacement '{new}' "
+            f"({modern!r}); they agree, so '{old}' is ignored")
+    return AliasUse(path, f"{old}={legacy!r}", f"{new}={modern!r}", since, note)
+
+
+def _disagree(file: str, where: str, old: str, legacy: Any, new: str, modern: Any) -> ConfigIssue:
+    return ConfigIssue(file, where, f"the legacy '{old}' ({legacy!r}) and its replacement '{new}' ({modern!r}) are both given "
+                       "and disagree", hint=f"keep one: remove '{old}', or make the two equal")
+
+
 def _as_discrete(args: dict[str, Any], path: str, name: str, result: Rewrite, file: str) -> None:
-    for old in ("n_classes", "num_classes"):
-        if old not in args:
-            continue
-        if "to_onehot" in args and not isinstance(args["to_onehot"], bool) and not _is_variable(args["to_onehot"]):
-            result.errors.append(_both(file, f"{path}.args", old, "to_onehot=<number of classes>"))
-            continue
+    """AsDiscrete(d) of MONAI <= 0.8: ``to_onehot`` (bool) + ``n_classes``/``num_classes`` and
+    ``threshold_values`` (bool) + ``logit_thresh`` became ``to_onehot=N`` and ``threshold=T``.
+
+    Each legacy pair is reduced to what it meant and compared with the modern argument when both are
+    given (MONAI 0.8 accepted ``to_onehot: 2, n_classes: 2``): same meaning, one warning; else an error.
+    """
+    where = f"{path}.args"
+    counts = [old for old in ("n_classes", "num_classes") if old in args]
+    if len(counts) == 2 and not _agree(result, args["n_classes"], args["num_classes"]):
+        result.errors.append(_disagree(file, where, "n_classes", args["n_classes"], "num_classes", args["num_classes"]))
+        return
+    for old in counts:
         count = args.pop(old)
-        wanted = args.get("to_onehot", False)
-        if wanted is False:
-            continue  # the class count was unused
-        args["to_onehot"] = count
-        result.uses.append(AliasUse(f"{path}.args.{old}", f"{name}(to_onehot=True, {old}=N)", f"{name}(to_onehot=N)", "0.8"))
-    if "threshold_values" in args or "logit_thresh" in args:
-        if "threshold" in args:
-            old = "logit_thresh" if "logit_thresh" in args else "threshold_values"
-            result.errors.append(_both(file, f"{path}.args", old, "threshold"))
+        since = "0.8" if old == "n_classes" else "1.0"
+        onehot = args.get("to_onehot")
+        meaning = result.resolve(onehot)
+        if onehot is None or meaning is False:
+            result.uses.append(AliasUse(f"{where}.{old}", f"{name}({old}={count!r})", f"{name} without {old}", since,
+                                        f"'{old}' ({count!r}) is gone since MONAI {since}; it only counted classes for "
+                                        "to_onehot=True, which is not set here, so it is ignored"))
+        elif meaning is True:
+            args["to_onehot"] = count
+            result.uses.append(AliasUse(f"{where}.{old}", f"{name}(to_onehot=True, {old}=N)", f"{name}(to_onehot=N)", since))
+        elif _agree(result, count, onehot):
+            result.uses.append(_agreeing(f"{where}.{old}", old, count, "to_onehot", onehot, since))
+        else:
+            result.errors.append(_disagree(file, where, old, count, "to_onehot", onehot))
             return
-        enabled = args.pop("threshold_values", False)
+    if "threshold_values" not in args and "logit_thresh" in args:
+        level = args.pop("logit_thresh")
+        result.uses.append(AliasUse(f"{where}.logit_thresh", f"{name}(logit_thresh={level!r})", f"{name} without logit_thresh", "0.8",
+                                    f"'logit_thresh' ({level!r}) is gone since MONAI 0.8; it only set the level for "
+                                    "threshold_values=True, which is not set here, so it is ignored"))
+    if "threshold_values" in args:
+        enabled = args.pop("threshold_values")
         level = args.pop("logit_thresh", 0.5)
-        if enabled is not False:
-            args["threshold"] = level
-        result.uses.append(AliasUse(f"{path}.args.threshold_values", f"{name}(threshold_values=True, logit_thresh=T)",
-                                    f"{name}(threshold=T)", "0.8"))
-
-
-def _is_variable(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("{") and value.endswith("}")
-
-
-def _both(file: str, path: str, old: str, new: str) -> ConfigIssue:
-    return ConfigIssue(file, path, f"both the legacy '{old}' and its replacement '{new}' are given; they mean the same thing",
-                       hint=f"remove '{old}'")
+        legacy = level if result.resolve(enabled) is not False else None
+        shown = f"threshold_values={enabled!r}, logit_thresh={level!r}"
+        if "threshold" in args:
+            if not _agree(result, legacy, args["threshold"]):
+                result.errors.append(_disagree(file, where, shown, legacy, "threshold", args["threshold"]))
+                return
+            result.uses.append(_agreeing(f"{where}.threshold_values", shown, legacy, "threshold", args["threshold"], "0.8"))
+            return
+        if legacy is not None:
+            args["threshold"] = legacy
+        result.uses.append(AliasUse(f"{where}.threshold_values", f"{name}({shown})", f"{name}(threshold={legacy!r})", "0.8"))
 
 
 def modern_output_transform(value: str) -> str | None:

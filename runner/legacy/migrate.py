@@ -10,16 +10,29 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runner.config.kinds import kind_of
+from runner.config.load import meaning_under
+from runner.config.vars import merge_variables, resolve_variables
 from runner.errors import ConfigError, MmarLayoutError, MmarRunnerError
 from runner.jsonio import load_json
 from runner.legacy.aliases import AliasUse, rewrite_config
-from runner.mmar import display_path
+from runner.mmar import DEFAULT_ENVIRONMENT, display_path
 
 SKIPPED = ("models", "eval", "__pycache__", "*.pyc", ".git")
+
+
+def _meaning_in(source: Path, raw: dict) -> Callable[[Any], Any]:
+    """Values with the config's and environment.json's variables substituted (no --set: migrate writes files)."""
+    environment_file = source / DEFAULT_ENVIRONMENT
+    environment = load_json(environment_file) if environment_file.is_file() else {}
+    merged, _ = merge_variables(raw, environment if isinstance(environment, dict) else {}, {}, source, kind_of(raw).sections)
+    variables, _ = resolve_variables(merged, source, {})
+    return meaning_under(variables)
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,7 @@ def migrate_mmar(source: Path, target: Path | None = None, force: bool = False) 
         if not isinstance(raw, dict) or not ({"train", "evaluator"} & set(raw)):
             continue  # environment.json and other data files
         shown = display_path(source, path)
-        result = rewrite_config(raw, kind_of(raw), shown)
+        result = rewrite_config(raw, kind_of(raw), shown, resolve=_meaning_in(source, raw))
         errors += result.errors
         rewritten[shown] = (result.config, result.uses)
     if errors:

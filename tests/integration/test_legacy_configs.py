@@ -72,14 +72,23 @@ def test_migrated_copy_runs_without_aliases_and_trains_the_same_weights(legacy_m
     assert digest(after.stdout) == digest(before.stdout)
 
 
-def test_old_and_new_argument_together_is_bad_input(legacy_mmar: Path, tmp_path: Path) -> None:
+def test_old_and_new_argument_together_run_when_they_agree_and_are_bad_input_when_not(legacy_mmar: Path, tmp_path: Path) -> None:
     config_file = legacy_mmar / "config" / "config_train.json"
     config = json.loads(config_file.read_text())
-    config["train"]["model"]["args"]["spatial_dims"] = 3
+    config["dims"] = config["train"]["model"]["args"]["dimensions"]
+    config["train"]["model"]["args"]["spatial_dims"] = "{dims}"
     config_file.write_text(json.dumps(config))
-    assert_bad_input(invoke("check", str(legacy_mmar)), "train.model.args: both the legacy 'dimensions' and its replacement 'spatial_dims'",
-                     "hint: remove 'dimensions'")
-    assert_bad_input(invoke("migrate", str(legacy_mmar), "--out", str(tmp_path / "never")), "both the legacy 'dimensions'")
+    agreeing = invoke("check", str(legacy_mmar))
+    assert agreeing.exit_code == 0, agreeing.stderr
+    assert ("warning: config/config_train.json: train.model.args.dimensions: 'dimensions' (3) is gone since MONAI 0.6 and is given "
+            "together with its replacement 'spatial_dims' ('{dims}'); they agree") in agreeing.stderr
+
+    config["train"]["model"]["args"]["spatial_dims"] = 2
+    config_file.write_text(json.dumps(config))
+    assert_bad_input(invoke("check", str(legacy_mmar)),
+                     "train.model.args: the legacy 'dimensions' (3) and its replacement 'spatial_dims' (2) are both given and disagree",
+                     "hint: keep one: remove 'dimensions'")
+    assert_bad_input(invoke("migrate", str(legacy_mmar), "--out", str(tmp_path / "never")), "the legacy 'dimensions' (3)")
     assert not (tmp_path / "never").exists()
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from runner.config.kinds import TRAIN, VALIDATION
-from runner.legacy.aliases import alias_table_rows, modern_output_transform, rewrite_config
+from runner.config.load import meaning_under
+from runner.legacy.aliases import NETWORKS_WITH_SPATIAL_DIMS, alias_table_rows, modern_output_transform, rewrite_config
 
 
 def rewrite_one(spec: dict[str, Any], slot: str = "model") -> tuple[dict[str, Any], list[str], list[str]]:
@@ -48,15 +49,77 @@ def test_modern_names_are_left_alone() -> None:
     assert rewrite_one({"path": "my_nets.UNet", "args": {"dimensions": 3}})[1] == [], "custom classes keep their own arguments"
 
 
-@pytest.mark.parametrize(("spec", "old"), [
-    ({"name": "UNet", "args": {"dimensions": 3, "spatial_dims": 3}}, "dimensions"),
-    ({"name": "SupervisedEvaluator", "args": {"post_transform": "@a", "postprocessing": "@a"}}, "post_transform"),
-    ({"name": "AsDiscreted", "args": {"to_onehot": 2, "n_classes": 2}}, "n_classes"),
-    ({"name": "AsDiscreted", "args": {"threshold": 0.5, "logit_thresh": 0.5}}, "logit_thresh"),
+@pytest.mark.parametrize(("spec", "kept"), [
+    ({"name": "UNet", "args": {"dimensions": 3, "spatial_dims": 3}}, {"spatial_dims": 3}),
+    ({"name": "UNet", "args": {"dimensions": "{dims}", "spatial_dims": 3}}, {"spatial_dims": 3}),
+    ({"name": "SupervisedEvaluator", "args": {"post_transform": "@a", "postprocessing": "@a"}}, {"postprocessing": "@a"}),
+    ({"name": "DiceCELoss", "args": {"ce_weight": None, "weight": None}}, {"weight": None}),
+    ({"name": "DiceFocalLoss", "args": {"focal_weight": [1, 2], "weight": [1, 2]}}, {"weight": [1, 2]}),
+    ({"name": "SplitChanneld", "args": {"keys": "p", "channel_dim": 1, "dim": 1}}, {"keys": "p", "dim": 1}),
+    ({"name": "AsDiscreted", "args": {"keys": "p", "to_onehot": 2, "n_classes": 2}}, {"keys": "p", "to_onehot": 2}),
+    ({"name": "AsDiscreted", "args": {"keys": "p", "to_onehot": "{classes}", "n_classes": 2}}, {"keys": "p", "to_onehot": "{classes}"}),
+    ({"name": "AsDiscrete", "args": {"to_onehot": 3, "num_classes": 3, "n_classes": 3}}, {"to_onehot": 3}),
+    ({"name": "AsDiscreted", "args": {"keys": "p", "threshold": 0.5, "threshold_values": True}}, {"keys": "p", "threshold": 0.5}),
+    ({"name": "AsDiscreted", "args": {"keys": "p", "threshold": 0.3, "threshold_values": True, "logit_thresh": 0.3}},
+     {"keys": "p", "threshold": 0.3}),
 ])
-def test_old_and_new_together_is_an_error(spec: dict[str, Any], old: str) -> None:
-    _, _, errors = rewrite_one(spec)
-    assert len(errors) == 1 and f"'{old}'" in errors[0]
+def test_legacy_argument_with_its_replacement_and_the_same_meaning_runs_with_one_warning(spec: dict[str, Any], kept: dict[str, Any]) -> None:
+    """Real 4.1 configs give both (AsDiscreted to_onehot: 2 with n_classes: 2); MONAI 0.8 accepted that."""
+    result = rewrite_config({"classes": 2, "dims": 3, "train": {"model": spec}}, TRAIN, "c.json", resolve=meaning_under({"classes": 2, "dims": 3}))
+    assert result.errors == []
+    assert result.config["train"]["model"]["args"] == kept
+    agreeing = [u for u in result.uses if "they agree" in u.issue("c.json").message]
+    assert agreeing and all(u.path.startswith("train.model.args.") for u in agreeing)
+    assert all(u.issue("c.json").severity == "warning" for u in result.uses)
+
+
+@pytest.mark.parametrize(("spec", "named"), [
+    ({"name": "UNet", "args": {"dimensions": 2, "spatial_dims": 3}}, ("'dimensions' (2)", "'spatial_dims' (3)")),
+    ({"name": "UNet", "args": {"dimensions": "{dims}", "spatial_dims": 2}}, ("'dimensions' ('{dims}')", "'spatial_dims' (2)")),
+    ({"name": "SupervisedEvaluator", "args": {"post_transform": "@a", "postprocessing": "@b"}}, ("'post_transform'", "'postprocessing'")),
+    ({"name": "DiceCELoss", "args": {"ce_weight": [1, 2], "weight": [2, 1]}}, ("'ce_weight'", "'weight'")),
+    ({"name": "DiceFocalLoss", "args": {"focal_weight": [1], "weight": None}}, ("'focal_weight'", "'weight'")),
+    ({"name": "SplitChanneld", "args": {"keys": "p", "channel_dim": 1, "dim": 0}}, ("'channel_dim' (1)", "'dim' (0)")),
+    ({"name": "AsDiscreted", "args": {"to_onehot": 2, "n_classes": 3}}, ("'n_classes' (3)", "'to_onehot' (2)")),
+    ({"name": "AsDiscreted", "args": {"to_onehot": 2, "num_classes": 3}}, ("'num_classes' (3)", "'to_onehot' (2)")),
+    ({"name": "AsDiscreted", "args": {"n_classes": 2, "num_classes": 3}}, ("'n_classes' (2)", "'num_classes' (3)")),
+    ({"name": "AsDiscreted", "args": {"threshold": 0.5, "threshold_values": True, "logit_thresh": 0.3}}, ("logit_thresh=0.3", "'threshold' (0.5)")),
+    ({"name": "AsDiscreted", "args": {"threshold": 0.5, "threshold_values": False}}, ("threshold_values=False", "'threshold' (0.5)")),
+])
+def test_legacy_argument_with_its_replacement_and_another_meaning_is_an_error_naming_both(spec: dict[str, Any],
+                                                                                           named: tuple[str, str]) -> None:
+    result = rewrite_config({"train": {"model": spec}}, TRAIN, "c.json", resolve=meaning_under({"dims": 3}))
+    assert len(result.errors) == 1
+    error = result.errors[0]
+    assert error.path == "train.model.args" and error.severity == "error"
+    assert all(name in error.message for name in named), error.message
+
+
+def test_legacy_arguments_that_did_nothing_are_dropped_with_a_warning() -> None:
+    """n_classes without to_onehot=True, logit_thresh without threshold_values: inert in MONAI 0.8."""
+    for args in ({"keys": "p", "argmax": True, "n_classes": 2}, {"keys": "p", "to_onehot": False, "n_classes": 2},
+                 {"keys": "p", "argmax": True, "logit_thresh": 0.3}):
+        result = rewrite_config({"train": {"model": {"name": "AsDiscreted", "args": dict(args)}}}, TRAIN, "c.json")
+        assert result.errors == [] and len(result.uses) == 1
+        kept = result.config["train"]["model"]["args"]
+        assert "n_classes" not in kept and "logit_thresh" not in kept
+        assert "ignored" in result.uses[0].issue("c.json").message
+
+
+def test_the_network_list_matches_monai() -> None:
+    """NETWORKS_WITH_SPATIAL_DIMS is written out so config loading imports no MONAI; it must match MONAI."""
+    import inspect
+
+    import monai.networks.nets as nets
+
+    def takes_spatial_dims(name: str) -> bool:
+        try:
+            return "spatial_dims" in inspect.signature(getattr(nets, name)).parameters
+        except (TypeError, ValueError):
+            return False
+
+    today = {n for n in dir(nets) if not n.startswith("_") and callable(getattr(nets, n)) and takes_spatial_dims(n)}
+    assert today == NETWORKS_WITH_SPATIAL_DIMS
 
 
 def test_removed_handlers_become_post_transforms_of_their_section() -> None:

@@ -108,3 +108,17 @@ def test_schema_lists_sections_and_seed_bounds() -> None:
 def test_format_loc() -> None:
     assert format_loc(("train", "pre_transforms", 3, "component", "args")) == "train.pre_transforms[3].args"
     assert format_loc(("validate", "handlers", 0, "name")) == "validate.handlers[0].name"
+
+
+def test_loading_a_legacy_config_imports_neither_monai_nor_torch() -> None:
+    """The pure core stays pure: reading, substituting and aliasing a config is JSON work."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    legacy = Path(__file__).resolve().parents[2] / "fixtures" / "legacy_mmar"
+    code = ("import sys; from runner.config.load import load_train_config; "
+            f"load_train_config({str(legacy)!r}, overrides=['DATA_ROOT=/d', 'DATASET_JSON=/d/x.json']); "
+            "print(sorted(m for m in ('monai', 'torch', 'ignite') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
