@@ -19,11 +19,19 @@ from runner.components.contracts import CheckedIteration, require_handler, requi
 from runner.components.registry import user_code_location
 from runner.components.resolve import accepts, check_binding, resolve_target
 from runner.components.saved_models import load_eval_model
-from runner.components.wiring import CLASS_CHECKED, OBJECT_NAMES_TO_SLOTS, adapt_distributed, adapt_explicit, implicit_providers
+from runner.components.wiring import (
+    CLASS_CHECKED,
+    OBJECT_NAMES_TO_SLOTS,
+    adapt_distributed,
+    adapt_explicit,
+    implicit_providers,
+    is_subclass,
+)
 from runner.config.load import LoadedConfig
 from runner.config.models import CheckpointModel, ComponentSpec, EvalConfig, RefSpec, TorchScriptModel
 from runner.errors import ComponentError, MmarRunnerError
 from runner.jsonio import load_json
+from runner.legacy.batched_output import attach_batched_view
 from runner.mmar import resolve_in_mmar
 
 logger = logging.getLogger(__name__)
@@ -273,6 +281,8 @@ class Builder:
             require_handler(obj, spec.label, self.file, config_path)
         elif slot == "iteration":
             return self._checked_iteration(obj, section, spec, config_path)
+        elif slot in ("trainer", "evaluator") and is_subclass(type(obj), "monai.engines.Workflow"):
+            attach_batched_view(obj)  # Clara 4.0 handlers index the output by key: output["loss"]
         return obj
 
     def _checked_iteration(self, iteration: Any, section: str, spec: ComponentSpec, config_path: str) -> CheckedIteration:

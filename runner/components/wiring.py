@@ -47,7 +47,8 @@ CLASS_CHECKED = frozenset({"generator", "worker_init_fn"})
 OBJECT_NAMES_TO_SLOTS = {"model": "model", "network": "model", "optimizer": "optimizer", "lr_scheduler": "lr_scheduler"}
 
 
-def _is_subclass(target: Any, dotted: str) -> bool:
+def is_subclass(target: Any, dotted: str) -> bool:
+    """Whether ``target`` is a class deriving from the class at ``dotted`` (imported on demand)."""
     module_name, _, attr = dotted.rpartition(".")
     import importlib
 
@@ -82,10 +83,10 @@ def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -
         offer("transform", lambda: get(section, "pre_transforms"), has(section, "pre_transforms"))
     elif slot == "dataloader":
         offer("dataset", lambda: get(section, "dataset"), has(section, "dataset"))
-        if _is_subclass(target, "torch.utils.data.DataLoader"):
+        if is_subclass(target, "torch.utils.data.DataLoader"):
             offer("generator", lambda: builder.generator(f"{section}.dataloader"))
             offer("worker_init_fn", _monai_worker_init)
-    elif slot in ("trainer", "evaluator") and _is_subclass(target, "monai.engines.Workflow"):
+    elif slot in ("trainer", "evaluator") and is_subclass(target, "monai.engines.Workflow"):
         prefix = "train" if slot == "trainer" else "val"
         offer("device", lambda: builder.device)
         epochs = getattr(builder.loaded.model, "epochs", None)
@@ -103,13 +104,13 @@ def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -
         offer("amp", lambda: builder.amp)
         offer("iteration_update", lambda: get(section, "iteration"), has(section, "iteration"))
     elif slot == "handlers":
-        if _is_subclass(target, "monai.handlers.LrScheduleHandler"):
+        if is_subclass(target, "monai.handlers.LrScheduleHandler"):
             offer("lr_scheduler", lambda: get("train", "lr_scheduler"), has("train", "lr_scheduler"))
-        elif _is_subclass(target, "monai.handlers.ValidationHandler"):
+        elif is_subclass(target, "monai.handlers.ValidationHandler"):
             offer("validator", lambda: get(other if section == "train" else section, "evaluator"), has("validate", "evaluator"))
-        elif _is_subclass(target, "monai.handlers.CheckpointSaver"):
+        elif is_subclass(target, "monai.handlers.CheckpointSaver"):
             offer("save_dir", lambda: str(builder.loaded.ckpt_dir))
-        elif _is_subclass(target, "monai.handlers.TensorBoardStatsHandler"):
+        elif is_subclass(target, "monai.handlers.TensorBoardStatsHandler"):
             offer("log_dir", lambda: str(builder.loaded.ckpt_dir))
     return found
 
@@ -121,11 +122,11 @@ def adapt_explicit(builder: Builder, section: str, slot: str, target: Any, kwarg
     CUDA-only here; the manifest records that amp was requested but not in force).
     """
     engine_slot = slot in ("trainer", "evaluator")
-    if engine_slot and kwargs.get("amp") and not builder.amp and _is_subclass(target, "monai.engines.Workflow"):
+    if engine_slot and kwargs.get("amp") and not builder.amp and is_subclass(target, "monai.engines.Workflow"):
         return {**kwargs, "amp": False}
     if slot != "handlers":
         return kwargs
-    if _is_subclass(target, "monai.handlers.CheckpointSaver"):
+    if is_subclass(target, "monai.handlers.CheckpointSaver"):
         kwargs = dict(kwargs)
         if "save_dict" in kwargs:
             kwargs["save_dict"] = builder.objects_for_checkpoint(kwargs["save_dict"], section)
@@ -133,7 +134,7 @@ def adapt_explicit(builder: Builder, section: str, slot: str, target: Any, kwarg
             kwargs["key_metric_filename"] = KEY_METRIC_FILENAME
         if kwargs.get("save_final") and not kwargs.get("final_filename"):
             kwargs["final_filename"] = FINAL_FILENAME
-    elif _is_subclass(target, "monai.handlers.CheckpointLoader") and "load_dict" in kwargs:
+    elif is_subclass(target, "monai.handlers.CheckpointLoader") and "load_dict" in kwargs:
         kwargs = dict(kwargs)
         kwargs["load_dict"] = builder.objects_for_checkpoint(kwargs["load_dict"], section)
     return kwargs
@@ -147,7 +148,7 @@ def adapt_distributed(builder: Builder, section: str, slot: str, target: Any, kw
     as the uninterrupted one; under torchrun each rank reads its own shard. ``shuffle`` moves
     into the sampler; training pads shards to equal length, evaluation sees every case once.
     """
-    if slot != "dataloader" or not _is_subclass(target, "torch.utils.data.DataLoader"):
+    if slot != "dataloader" or not is_subclass(target, "torch.utils.data.DataLoader"):
         return kwargs
     if kwargs.get("sampler") is not None or "dataset" not in kwargs:
         return kwargs

@@ -35,10 +35,20 @@ def make_sandbox(root: Path) -> Path:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)  # keeps mtimes: make sees the venv as up to date
+    _never_newer_than_the_venv(root / "pyproject.toml")
     environment = root / "bundles" / "spleen_ct_seg" / "config" / "environment.json"
     values = json.loads(environment.read_text(encoding="utf-8"))
     environment.write_text(json.dumps({**values, **TEST_SIZES}, indent=2), encoding="utf-8")
     return root
+
+
+def _never_newer_than_the_venv(pyproject: Path) -> None:
+    """A doc command's ``make`` must not reinstall the shared venv from the sandbox (pointing its
+    editable install at a folder that is about to be deleted) because pyproject.toml was edited
+    after the last ``make install``: the copy gets the install stamp's time."""
+    stamp = VENV_BIN.parent / ".installed"
+    if stamp.is_file():
+        os.utime(pyproject, ns=(stamp.stat().st_atime_ns, stamp.stat().st_mtime_ns))
 
 
 def _outputs(folder: str, names: list[str]) -> list[str]:

@@ -92,12 +92,13 @@ def test_loss_sees_the_weights_from_before_the_first_step(bundle: Callable[..., 
     assert all(p > 0 for p in penalties[1:]), "after a step the weights differ from the kept copy"
 
 
-def test_loss_is_computed_on_the_noisy_prediction(bundle: Callable[..., Path]) -> None:
+def test_loss_is_computed_on_the_shifted_prediction(bundle: Callable[..., Path]) -> None:
+    """The seed's AddNoiseHandler adds 1.0 in place at FORWARD_COMPLETED; the loss must see exactly that."""
     root = bundle("byoc_add_noise", spy="AddNoiseSpy")
     train(root)
     seen = spied(root)
-    assert len(seen["noise_std"]) == 8
-    assert all(abs(std - 0.5) < 0.05 for std in seen["noise_std"]), seen["noise_std"]
+    assert len(seen["shift"]) == 8
+    assert all(abs(low - 1.0) < 1e-5 and abs(high - 1.0) < 1e-5 for low, high in seen["shift"]), seen["shift"]
     assert all(seen["loss_matches_modified"]) and not any(seen["loss_matches_raw"])
 
 
@@ -108,7 +109,7 @@ def test_shutdown_stops_at_the_first_loss_below_the_threshold(bundle: Callable[.
     assert losses[-1] < 0.5 and all(loss >= 0.5 for loss in losses[:-1]), losses
     assert manifest["iterations"] == len(losses) < manifest["planned_iterations"] == 50 * 2
     assert manifest["ended_early"] is True
-    assert "stopping" in manifest["_stderr"]
+    assert "< 0.5 at iteration" in manifest["_stderr"] and "stopping" in manifest["_stderr"]
 
 
 def test_accumulation_steps_the_optimizer_every_tenth_iteration(bundle: Callable[..., Path]) -> None:

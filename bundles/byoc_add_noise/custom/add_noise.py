@@ -1,28 +1,19 @@
-"""Add noise to predictions before the loss (Clara Train BYOC example).
+"""Add noise to predictions before the loss: the Clara Train BYOC example, as the BYOC page prints it.
 
-MONAI's SupervisedTrainer fires ``IterationEvents.FORWARD_COMPLETED`` between the forward pass
-and the loss, with the prediction in ``engine.state.output["pred"]``; what a handler leaves there
-is what the loss sees.
+The code between the markers is the page's, byte for byte. MONAI's SupervisedTrainer fires
+``IterationEvents.FORWARD_COMPLETED`` between the forward pass and the loss, with the prediction in
+``engine.state.output["pred"]``; what the handler leaves there is what the loss sees. The page adds
+a constant 1.0 to the logits; the bundle's loss reads them through a sigmoid, where that shift
+counts (a softmax would cancel it).
 """
 
-import torch
+# ---- seed/clara-train-byoc.txt: "Add noise to predictions before loss" ----
 from monai.engines import IterationEvents
 
-
 class AddNoiseHandler:
-    """Gaussian noise of standard deviation ``std`` on the logits (a simple output regulariser).
+   def attach(self, engine):
+       engine.add_event_handler(IterationEvents.FORWARD_COMPLETED, self)
 
-    The Clara example added a constant 1.0; after a softmax a constant changes nothing, so the
-    noise here is random, drawn from torch's global generator, which the runner seeds.
-    """
-
-    def __init__(self, std=0.5):
-        self.std = std
-
-    def attach(self, engine):
-        engine.add_event_handler(IterationEvents.FORWARD_COMPLETED, self)
-
-    def __call__(self, engine):
-        pred = engine.state.output["pred"]
-        # Out of place: an in-place += breaks autograd when the last layer's backward needs its output.
-        engine.state.output["pred"] = pred + self.std * torch.randn_like(pred)
+   def __call__(self, engine):
+       engine.state.output["pred"] += 1.0
+# ---- end of the seed's code ----

@@ -1,7 +1,9 @@
-"""Keep the network's initial weights for the loss (Clara Train BYOC example).
+"""Keep the network's initial weights for the loss: the Clara Train BYOC example.
 
-The loss adds an L2 pull towards the weights the network started from (the "L2-SP" regulariser
-used when fine-tuning). A handler copies those weights at STARTED, before the first optimizer step.
+The handler between the markers is the BYOC page's, byte for byte: it copies the weights at
+STARTED, before the first optimizer step. The page marks its loss "fake code" (it adds a dict to a
+tensor), so ``LossWithWeights`` here is a working stand-in with the same ``init_weights``
+attribute: Dice plus an L2 pull towards the initial weights (the "L2-SP" regulariser of fine-tuning).
 """
 
 import copy
@@ -36,9 +38,11 @@ class LossWithWeights(torch.nn.Module):
         return self.dice(pred, label) + self.weight * penalty
 
 
+# ---- seed/clara-train-byoc.txt: "Keep init weights of the network for loss" (its handler) ----
 class SaveInitWeightsHandler:
-    def attach(self, engine):
-        engine.add_event_handler(Events.STARTED, self)
+   def attach(self, engine):
+       engine.add_event_handler(Events.STARTED, self)
 
-    def __call__(self, engine):
-        engine.loss_function.init_weights = copy.deepcopy(engine.network.state_dict())
+   def __call__(self, engine):
+       engine.loss_function.init_weights = copy.deepcopy(engine.network.state_dict())
+# ---- end of the seed's code ----

@@ -1,10 +1,16 @@
 """BYOW: bring your own workflow. The whole training loop is this class; the config only passes args.
 
+config/config_train.json is the BYOC page's BYOW example, byte for byte: it passes ``model_path``,
+``amp``, ``num_epochs`` and ``lr`` and nothing else, so this class finds its data the way the MMAR's
+own scripts do, through DATA_ROOT and DATASET_JSON in config/environment.json (which also sets
+this bundle's small ``epochs`` and ``learning_rate``: environment.json overrides the config's).
+
 The runner still pins determinism and seeds torch, numpy and random before this class is built,
 calls ``run()``, digests ``self.network`` and writes the run manifest. What the runner cannot see
-(the transforms and data loader made here) this class seeds itself from ``seed``.
+(the transforms and data loader made here) this class seeds itself from the run's torch seed.
 """
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -25,16 +31,23 @@ from monai.transforms import (
 
 logger = logging.getLogger(__name__)
 KEYS = ["image", "label"]
+MMAR_ROOT = Path(__file__).resolve().parents[1]  # custom/ sits in the MMAR root
+
+
+def data_locations() -> tuple[str, str]:
+    """DATASET_JSON and DATA_ROOT from the MMAR's environment.json, relative paths against the MMAR root."""
+    environment = json.loads((MMAR_ROOT / "config" / "environment.json").read_text())
+    return tuple(str(MMAR_ROOT / environment[key]) for key in ("DATASET_JSON", "DATA_ROOT"))
 
 
 class Trainer:
-    def __init__(self, model_path: str, amp: bool, num_epochs: int, lr: float, data_list: str, data_root: str,
-                 patch_size=(32, 32, 32), batch_size: int = 2, seed: int = 0):
+    def __init__(self, model_path: str, amp: bool, num_epochs: int, lr: float, patch_size=(32, 32, 32), batch_size: int = 2):
         self.model_path = Path(model_path)
         self.amp = amp
         self.num_epochs = num_epochs
         self.lr = lr
-        self.seed = seed
+        self.seed = seed = torch.initial_seed() % 2**32  # the runner seeded torch with the run's seed
+        data_list, data_root = data_locations()
         self.device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
         self.network = UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=(8, 16, 32), strides=(2, 2),
                             num_res_units=1, norm="batch").to(self.device)
