@@ -288,7 +288,7 @@ def migrate(mmar: MmarArg = None, m: MmarOpt = None,
             out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Where the copy goes [default: MMAR-migrated].")] = None,
             force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
             verbose: VerboseOpt = False) -> None:
-    """Write a copy of an MMAR whose configs use today's MONAI names (no legacy alias left)."""
+    """Write a copy of an MMAR whose configs and custom/ imports use today's MONAI names (no legacy alias left)."""
     _setup_logging(verbose)
     from runner.legacy.migrate import migrate_mmar
 
@@ -297,6 +297,10 @@ def migrate(mmar: MmarArg = None, m: MmarOpt = None,
         typer.echo(f"{file}: {len(uses)} change{'s' if len(uses) != 1 else ''}")
         for use in uses:
             typer.echo(f"  {use.path}: {use.old} -> {use.new}")
+    for file, changes in result.code_changes.items():
+        typer.echo(f"{file}: {len(changes)} import{'s' if len(changes) != 1 else ''} rewritten")
+        for change in changes:
+            typer.echo(f"  line {change.line}: {change.old} -> {change.new}")
     typer.echo(f"migrated copy: {result.target}")
 
 

@@ -32,6 +32,7 @@ from runner.config.models import CheckpointModel, ComponentSpec, EvalConfig, Ref
 from runner.errors import ComponentError, MmarRunnerError
 from runner.jsonio import load_json
 from runner.legacy.batched_output import attach_batched_view
+from runner.legacy.transform_arrays import ArrayKind, array_kinds, wants_legacy_arrays, with_legacy_arrays
 from runner.mmar import resolve_in_mmar
 
 logger = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ class Builder:
         return obj
 
     def _build_list(self, section: str, slot: str) -> list[Any]:
-        built = []
+        entries = []
         for index, item in enumerate(self.spec(section, slot) or []):
             path = f"{section}.{slot}[{index}]"
             if item.disabled:
@@ -220,8 +221,11 @@ class Builder:
             if item.rank is not None and item.rank != self.rank:
                 logger.debug("%s: rank %s entry skipped on rank %s", path, item.rank, self.rank)
                 continue
-            built.append(self.build_component(item, section, slot, path))
-        return built
+            entries.append((item, path))
+        kinds: list[ArrayKind | None] = [None] * len(entries)
+        if slot in TRANSFORM_LISTS and self.loaded.model.legacy_custom_transforms:
+            kinds = array_kinds([(item.label, item.args) for item, _ in entries], "numpy" if slot == "pre_transforms" else "tensor")
+        return [self.build_component(item, section, slot, path, kind) for (item, path), kind in zip(entries, kinds, strict=True)]
 
     def referenced_spec(self, section: str, slot: str, name: str, config_path: str) -> ComponentSpec:
         """The train-section entry a validate ``ref`` names; a fresh object is built from it."""
@@ -248,9 +252,16 @@ class Builder:
             if not spec.disabled
         }
 
-    def build_component(self, spec: ComponentSpec, section: str, slot: str, config_path: str) -> Any:
-        """Resolve, wire, bind and construct one component, then check the contract of its slot."""
+    def build_component(self, spec: ComponentSpec, section: str, slot: str, config_path: str,
+                        array_kind: ArrayKind | None = None) -> Any:
+        """Resolve, wire, bind and construct one component, then check the contract of its slot.
+
+        ``array_kind``: for a custom transform written for MONAI 0.8, the arrays it gets (see
+        :mod:`runner.legacy.transform_arrays`); None for everything else.
+        """
         target = resolve_target(spec, self.file, config_path)
+        if array_kind is not None and wants_legacy_arrays(target, self.loaded.mmar.custom_dir):
+            target = with_legacy_arrays(target, array_kind)
         if slot == "iteration" and is_function_iteration(target):
             if spec.args:
                 raise ComponentError(self.file, f"{config_path}.args", FUNCTION_ITERATION_ARGS)

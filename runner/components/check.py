@@ -20,7 +20,9 @@ from runner.components.wiring import implicit_providers
 from runner.config.load import LoadedConfig
 from runner.config.models import ComponentSpec, RefSpec, TorchScriptModel
 from runner.errors import ComponentError, ConfigError, ConfigIssue
-from runner.mmar import custom_code_on_path, resolve_in_mmar
+from runner.legacy.clara_code import mmar_code
+from runner.legacy.custom_imports import check_custom_imports
+from runner.mmar import resolve_in_mmar
 
 
 def check_mmar(loaded: LoadedConfig) -> list[ConfigIssue]:
@@ -29,8 +31,8 @@ def check_mmar(loaded: LoadedConfig) -> list[ConfigIssue]:
     Returns the warnings. Includes what loading deferred (``LoadedConfig.errors``) and runs the
     component check with the MMAR's ``custom/`` importable. ``mmar train`` runs it too.
     """
-    with custom_code_on_path(loaded.mmar.root):
-        issues = [*loaded.errors, *loaded.warnings, *check_components(loaded)]
+    with mmar_code(loaded.mmar.root):
+        issues = [*loaded.errors, *loaded.warnings, *check_custom_imports(loaded.mmar.root), *check_components(loaded)]
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise ConfigError(errors)

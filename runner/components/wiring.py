@@ -44,6 +44,22 @@ FINAL_FILENAME = "final_model.pt"
 # Offered only after a class check proved the target takes them, even through **kwargs
 # (MONAI's DataLoader passes ``generator`` on to torch's).
 CLASS_CHECKED = frozenset({"generator", "worker_init_fn"})
+# Defaults MONAI changed since 0.8, which Clara 4.x configs were written against: where a config
+# leaves the argument out, it gets the 0.8 value (LoadImaged then gives the <key>_meta_dict entries
+# 4.x configs read; CropForeground never pads past the image; SaveImage resamples to the original space).
+MONAI_08_DEFAULTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("monai.transforms.LoadImaged", {"image_only": False}),
+    ("monai.transforms.CropForegroundd", {"allow_smaller": True}),
+    ("monai.transforms.CropForeground", {"allow_smaller": True}),
+    ("monai.transforms.SaveImaged", {"resample": True}),
+    ("monai.transforms.SaveImage", {"resample": True}),
+    ("monai.transforms.RandSpatialCropd", {"random_size": True}),
+    ("monai.transforms.RandSpatialCrop", {"random_size": True}),
+    ("monai.transforms.RandSpatialCropSamplesd", {"random_size": True}),
+    ("monai.transforms.RandSpatialCropSamples", {"random_size": True}),
+    ("monai.transforms.RandScaleCropd", {"random_size": True}),
+    ("monai.transforms.RandScaleCrop", {"random_size": True}),
+)
 OBJECT_NAMES_TO_SLOTS = {"model": "model", "network": "model", "optimizer": "optimizer", "lr_scheduler": "lr_scheduler"}
 
 
@@ -54,6 +70,19 @@ def is_subclass(target: Any, dotted: str) -> bool:
 
     base = getattr(importlib.import_module(module_name), attr)
     return isinstance(target, type) and issubclass(target, base)
+
+
+def _transform_hashing(transforms: Any) -> bytes:
+    """PersistentDataset's cache key part for the pipeline (MONAI's own JSON hashing of the transforms)."""
+    from monai.data.utils import json_hashing
+
+    return json_hashing(transforms)
+
+
+def derive_seed(seed: int, label: str) -> int:
+    from runner.determinism import derive_seed as derive
+
+    return derive(seed, label)
 
 
 def _monai_worker_init() -> Any:
@@ -74,6 +103,10 @@ def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -
         if when:
             found[name] = provider
 
+    for dotted, defaults in MONAI_08_DEFAULTS:
+        if is_subclass(target, dotted):
+            for name, value in defaults.items():
+                offer(name, lambda value=value: value)
     if slot == "optimizer":
         offer("params", lambda: get("train", "model").parameters(), has("train", "model"))
     elif slot == "lr_scheduler":
@@ -81,6 +114,11 @@ def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -
     elif slot == "dataset":
         offer("data", lambda: builder.datalist(section), builder.spec(section, "dataset").data_list_file_path is not None)
         offer("transform", lambda: get(section, "pre_transforms"), has(section, "pre_transforms"))
+        offer("cache_dir", lambda: builder.cache_dir(section))  # PersistentDataset & co.: Clara made one; we use the outputs
+        if is_subclass(target, "monai.data.PersistentDataset"):
+            offer("hash_transform", _transform_hashing)  # an edited pipeline never reuses a stale cache
+        if is_subclass(target, "monai.data.SmartCacheDataset"):
+            offer("seed", lambda: derive_seed(builder.loaded.seed, builder.rank_label(f"{section}.dataset.smartcache")))
     elif slot == "dataloader":
         offer("dataset", lambda: get(section, "dataset"), has(section, "dataset"))
         if is_subclass(target, "torch.utils.data.DataLoader"):
@@ -104,7 +142,11 @@ def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -
         offer("amp", lambda: builder.amp)
         offer("iteration_update", lambda: get(section, "iteration"), has(section, "iteration"))
     elif slot == "handlers":
-        if is_subclass(target, "monai.handlers.LrScheduleHandler"):
+        if is_subclass(target, "monai.handlers.SmartCacheHandler"):
+            offer("smartcacher", lambda: get(section, "dataset"), has(section, "dataset"))
+        elif is_subclass(target, "monai.handlers.CheckpointLoader"):
+            offer("map_location", lambda: builder.device)  # a checkpoint saved on a GPU loads on a CPU host
+        elif is_subclass(target, "monai.handlers.LrScheduleHandler"):
             offer("lr_scheduler", lambda: get("train", "lr_scheduler"), has("train", "lr_scheduler"))
         elif is_subclass(target, "monai.handlers.ValidationHandler"):
             offer("validator", lambda: get(other if section == "train" else section, "evaluator"), has("validate", "evaluator"))
@@ -121,6 +163,7 @@ def adapt_explicit(builder: Builder, section: str, slot: str, target: Any, kwarg
     Also turns ``amp`` off for engines when the run is not on CUDA (autocast+GradScaler are
     CUDA-only here; the manifest records that amp was requested but not in force).
     """
+    kwargs = _device_on_this_host(builder, kwargs)
     engine_slot = slot in ("trainer", "evaluator")
     if engine_slot and kwargs.get("amp") and not builder.amp and is_subclass(target, "monai.engines.Workflow"):
         return {**kwargs, "amp": False}
@@ -137,6 +180,15 @@ def adapt_explicit(builder: Builder, section: str, slot: str, target: Any, kwarg
     elif is_subclass(target, "monai.handlers.CheckpointLoader") and "load_dict" in kwargs:
         kwargs = dict(kwargs)
         kwargs["load_dict"] = builder.objects_for_checkpoint(kwargs["load_dict"], section)
+    return kwargs
+
+
+def _device_on_this_host(builder: Builder, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A literal ``"device": "cuda"`` (Clara 4.1's validation and inference configs) runs on the run's device
+    when this host has no CUDA, as ``use_gpu`` would: the configs were written for Clara's GPU container."""
+    device = kwargs.get("device")
+    if isinstance(device, str) and device.startswith("cuda") and getattr(builder.device, "type", "cpu") != "cuda":
+        return {**kwargs, "device": builder.device}
     return kwargs
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 from pydantic import ValidationError
 
-from runner.config.kinds import TRAIN, ConfigKind, kind_of
+from runner.config.kinds import TRAIN, ConfigKind, foreign_config, kind_of
 from runner.config.models import Dialect, EnvironmentConfig, EvalConfig, TrainConfig
 from runner.config.report import issues_from_validation
 from runner.config.vars import (
@@ -33,7 +33,8 @@ from runner.config.vars import (
     substitute,
 )
 from runner.errors import ConfigError, ConfigIssue
-from runner.legacy.aliases import rewrite_config
+from runner.legacy.automl import SearchSpace, check_point, collapse_alternatives, describe_point, expand_search_space
+from runner.legacy.config_rewrite import rewrite_config
 from runner.mmar import Mmar, load_mmar
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class LoadedConfig:
     warnings: list[ConfigIssue] = field(default_factory=list)
     errors: list[ConfigIssue] = field(default_factory=list)  # only when loaded with strict=False
     kind: ConfigKind = TRAIN
+    search_point: str | None = None  # an AutoML search space: the point this run takes (variables=values)
 
     @property
     def file(self) -> str:
@@ -118,9 +120,19 @@ def load_config(
         ConfigError: every substitution and schema problem found, in one error.
     """
     mmar = load_mmar(root, config or (kind or TRAIN).default_file, environment)
+    foreign = foreign_config(mmar.config)
+    if foreign is not None:
+        raise ConfigError([ConfigIssue(mmar.config_name, "", foreign.message, foreign.hint)])
     kind = kind or kind_of(mmar.config)  # None: tell from the file (mmar check -c any config)
+    space: SearchSpace | None = None
+    if not kind.flat:  # an AutoML search space becomes variables at its first point
+        expanded, space, issues = expand_search_space(mmar.config, mmar.config_name)
+        mmar = replace(mmar, config=expanded)
+    else:
+        issues = []
     dialect = detect_dialect(mmar.config, mmar.environment)  # of the file as written, before aliases are rewritten
-    set_values, issues = parse_overrides(overrides)
+    set_values, set_issues = parse_overrides(overrides)
+    issues += set_issues
     try:
         EnvironmentConfig.model_validate(mmar.environment)
     except ValidationError as exc:
@@ -134,6 +146,11 @@ def load_config(
     issues += legacy.errors
     top = effective_globals(mmar.config, variables, kind.sections)
     resolved: dict[str, Any] = substitute(top, variables, mmar.config_name, "", issues)
+    search_point = None
+    if space is not None:
+        resolved, chosen, space_issues = collapse_alternatives(resolved, mmar.config_name)
+        issues += space_issues + check_point(space, variables, mmar.config_name)
+        search_point = describe_point(space, variables, chosen)
     issues += section_overrides(set_values, kind.sections)
     errors = [i for i in issues if i.severity == "error"]
     try:
@@ -151,7 +168,7 @@ def load_config(
                         hint='add "determinism": {"random_seed": 0} to make the choice explicit', severity="warning")
         )
     seed = model.determinism.random_seed if model.determinism else DEFAULT_SEED
-    return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings, _dedupe(errors), kind)
+    return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings, _dedupe(errors), kind, search_point)
 
 
 def meaning_under(variables: Mapping[str, Any]) -> Callable[[Any], Any]:

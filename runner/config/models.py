@@ -23,6 +23,9 @@ from pydantic import (
 )
 
 SEED_LIMIT = 2**32
+LEGACY_CUSTOM_TRANSFORMS_DEFAULT = True
+LEGACY_CUSTOM_TRANSFORMS_HELP = ("Transforms from custom/ that define __call__ get what MONAI 0.5-0.8 gave them (numpy arrays before "
+                                 "ToTensord, torch tensors after, with <key>_meta_dict); false: today's MetaTensors.")
 
 
 class ComponentSpec(BaseModel):
@@ -158,6 +161,7 @@ class TrainConfig(BaseModel):
         True, description="torch.use_deterministic_algorithms (strict). false trades bitwise reproducibility for speed."
     )
     determinism: Determinism | None = Field(None, description="Seeding; the seed defaults to 0 when absent.")
+    legacy_custom_transforms: StrictBool = Field(LEGACY_CUSTOM_TRANSFORMS_DEFAULT, description=LEGACY_CUSTOM_TRANSFORMS_HELP)
     train: TrainSection
     validation: ValidateSection | None = Field(None, alias="validate")
 
@@ -237,6 +241,7 @@ class EvalConfig(_Section):
     tf32: StrictBool = False
     deterministic_algorithms: StrictBool = True
     determinism: Determinism | None = None
+    legacy_custom_transforms: StrictBool = Field(LEGACY_CUSTOM_TRANSFORMS_DEFAULT, description=LEGACY_CUSTOM_TRANSFORMS_HELP)
     model: ModelEntry | list[ModelEntry] = Field(description="TorchScript, checkpoint or network component; one enabled.")
     evaluator: ComponentSpec = Field(description="SupervisedEvaluator or a subclass.")
 

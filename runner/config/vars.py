@@ -55,7 +55,8 @@ DEFAULT_VARIABLES = {
     "MMAR_EVAL_OUTPUT_PATH": "eval",
 }
 KNOWN_GLOBALS = frozenset(
-    {"epochs", "learning_rate", "amp", "multi_gpu", "use_gpu", "cudnn_benchmark", "tf32", "deterministic_algorithms", "determinism", "print_conf"}
+    {"epochs", "learning_rate", "amp", "multi_gpu", "use_gpu", "cudnn_benchmark", "tf32", "deterministic_algorithms", "determinism", "print_conf",
+     "legacy_custom_transforms"}
 )
 SET_SOURCE = "--set"
 

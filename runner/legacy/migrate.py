@@ -1,7 +1,8 @@
-"""``mmar migrate``: a copy of an MMAR whose configs use today's MONAI names, so no alias is needed.
+"""``mmar migrate``: a copy of an MMAR whose configs and custom code use today's MONAI names.
 
 The copy is the whole MMAR (custom code, commands, docs, data) without outputs (models/, eval/)
-or caches; each config in config/ is rewritten with the alias table, and only those. The original
+or caches; each config in config/ is rewritten with the alias table, and each module in custom/
+gets its imports of removed MONAI names pointed at their successors. The original
 is never touched, and nothing is written when a config cannot be rewritten.
 """
 
@@ -11,7 +12,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from runner.config.load import meaning_under
 from runner.config.vars import merge_variables, resolve_variables
 from runner.errors import ConfigError, MmarLayoutError, MmarRunnerError
 from runner.jsonio import load_json
-from runner.legacy.aliases import AliasUse, rewrite_config
+from runner.legacy.config_rewrite import AliasUse, rewrite_config
+from runner.legacy.custom_imports import SourceChange, migrate_source, python_files
 from runner.mmar import DEFAULT_ENVIRONMENT, display_path
 
 SKIPPED = ("models", "eval", "__pycache__", "*.pyc", ".git")
@@ -40,6 +42,7 @@ class Migration:
     source: Path
     target: Path
     changes: dict[str, list[AliasUse]]  # config file (relative) -> what was rewritten
+    code_changes: dict[str, list[SourceChange]] = field(default_factory=dict)  # custom/ file (relative) -> imports rewritten
 
 
 def migrate_mmar(source: Path, target: Path | None = None, force: bool = False) -> Migration:
@@ -79,9 +82,22 @@ def migrate_mmar(source: Path, target: Path | None = None, force: bool = False) 
         for shown, (config, uses) in rewritten.items():
             if uses:
                 (staging / shown).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        code_changes = _migrate_custom_code(staging)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return Migration(source, target, {shown: uses for shown, (_, uses) in rewritten.items()})
+    return Migration(source, target, {shown: uses for shown, (_, uses) in rewritten.items()}, code_changes)
+
+
+def _migrate_custom_code(root: Path) -> dict[str, list[SourceChange]]:
+    """Rewrite the removed-MONAI-name imports of every custom/ module in place (in the staged copy)."""
+    changed = {}
+    for file in python_files(root / "custom"):
+        source = file.read_text(encoding="utf-8")
+        migrated, changes = migrate_source(source)
+        if changes:
+            file.write_text(migrated, encoding="utf-8")
+            changed[str(file.relative_to(root))] = changes
+    return changed

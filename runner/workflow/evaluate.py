@@ -22,8 +22,8 @@ from runner.config.load import LoadedConfig
 from runner.config.models import EvalConfig
 from runner.determinism import apply_determinism, prepare_process_env
 from runner.errors import BAD_INPUT_EXIT, MmarRunnerError, RunFailedError
+from runner.legacy.clara_code import mmar_code
 from runner.manifest import manifest_base, model_state, weights_digest, write_manifest
-from runner.mmar import custom_code_on_path
 from runner.workflow.common import (
     call_user,
     datalist_digests,
@@ -76,7 +76,7 @@ def run_evaluation(loaded: LoadedConfig, command: str) -> EvalResult:
     signatures = {p: file_signature(p) for p in before or () if p.is_file()}
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    with custom_code_on_path(loaded.mmar.root):
+    with mmar_code(loaded.mmar.root):
         flags = apply_determinism(settings_for(loaded))
         builder = Builder(loaded, device=device, amp=amp)
         try:

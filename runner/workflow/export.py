@@ -20,8 +20,9 @@ from runner.config.load import LoadedConfig
 from runner.determinism import apply_determinism, prepare_process_env
 from runner.errors import MmarRunnerError, RunFailedError, first_line
 from runner.jsonio import write_atomic
+from runner.legacy.clara_code import mmar_code
 from runner.manifest import file_digest, model_state, weights_digest
-from runner.mmar import custom_code_on_path, resolve_in_mmar
+from runner.mmar import resolve_in_mmar
 from runner.workflow.common import settings_for
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def export_torchscript(loaded: LoadedConfig, checkpoint: str | None = None, outp
     ckpt_path = resolve_in_mmar(root, checkpoint or str(loaded.variables["MMAR_CKPT"]))
     out_path = resolve_in_mmar(root, output or str(loaded.variables["MMAR_TORCHSCRIPT"]))
     where = "--model_path" if checkpoint else "MMAR_CKPT"
-    with custom_code_on_path(root):
+    with mmar_code(root):
         apply_determinism(settings_for(loaded))
         builder = Builder(loaded, device=torch.device("cpu"), amp=False)
         stored = load_checkpoint(ckpt_path, loaded.mmar.environment_name if not checkpoint else "mmar export", where)

@@ -28,8 +28,9 @@ from runner.determinism import (
 )
 from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, RunFailedError
 from runner.jsonio import write_atomic, write_json_atomic
+from runner.legacy.clara_code import mmar_code
 from runner.manifest import manifest_base, model_state, tensor_digests, weights_digest, write_manifest
-from runner.mmar import custom_code_on_path, resolve_in_mmar
+from runner.mmar import resolve_in_mmar
 from runner.workflow.common import (
     Signature,
     call_user,
@@ -102,7 +103,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     outputs_before = _signatures(ckpt_dir)
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    with custom_code_on_path(loaded.mmar.root):
+    with mmar_code(loaded.mmar.root):
         flags = apply_determinism(settings)
         builder = Builder(loaded, device=device, amp=amp, rank=context.rank, world_size=context.world_size)
         try:

@@ -61,7 +61,7 @@ def test_migrated_copy_runs_without_aliases_and_trains_the_same_weights(legacy_m
     out = tmp_path / "modern"
     migrated = invoke("migrate", str(legacy_mmar), "--out", str(out))
     assert migrated.exit_code == 0, migrated.stderr
-    assert "config/config_train.json: 19 changes" in migrated.stdout
+    assert "config/config_train.json: 20 changes" in migrated.stdout
     assert (legacy_mmar / "config" / "config_train.json").read_bytes() == original, "the original is never touched"
     assert not (out / "models" / "final_model.pt").exists(), "outputs are not copied"
     text = (out / "config" / "config_train.json").read_text()
@@ -80,7 +80,7 @@ def test_old_and_new_argument_together_run_when_they_agree_and_are_bad_input_whe
     config_file.write_text(json.dumps(config))
     agreeing = invoke("check", str(legacy_mmar))
     assert agreeing.exit_code == 0, agreeing.stderr
-    assert ("warning: config/config_train.json: train.model.args.dimensions: 'dimensions' (3) is gone since MONAI 0.6 and is given "
+    assert ("warning: config/config_train.json: train.model.args.dimensions: 'dimensions' (3) is gone since MONAI 1.2.0 and is given "
             "together with its replacement 'spatial_dims' ('{dims}'); they agree") in agreeing.stderr
 
     config["train"]["model"]["args"]["spatial_dims"] = 2

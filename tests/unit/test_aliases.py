@@ -8,7 +8,8 @@ import pytest
 
 from runner.config.kinds import TRAIN, VALIDATION
 from runner.config.load import meaning_under
-from runner.legacy.aliases import NETWORKS_WITH_SPATIAL_DIMS, alias_table_rows, modern_output_transform, rewrite_config
+from runner.legacy.aliases import NETWORKS_WITH_SPATIAL_DIMS, alias_table_rows
+from runner.legacy.config_rewrite import modern_output_transform, rewrite_config
 
 
 def rewrite_one(spec: dict[str, Any], slot: str = "model") -> tuple[dict[str, Any], list[str], list[str]]:
@@ -22,7 +23,7 @@ def rewrite_one(spec: dict[str, Any], slot: str = "model") -> tuple[dict[str, An
     ({"name": "AsChannelFirstd", "args": {"keys": "x", "channel_dim": 1}}, {"name": "EnsureChannelFirstd", "args": {"keys": "x", "channel_dim": 1}}),
     ({"name": "LoadNiftid", "args": {"keys": "image"}}, {"name": "LoadImaged", "args": {"keys": "image", "reader": "NibabelReader"}}),
     ({"name": "LoadPNGd", "args": {"keys": "image"}}, {"name": "LoadImaged", "args": {"keys": "image", "reader": "PILReader"}}),
-    ({"name": "SplitChanneld", "args": {"keys": "pred", "channel_dim": 1}}, {"name": "SplitDimd", "args": {"keys": "pred", "dim": 1}}),
+    ({"name": "SplitChanneld", "args": {"keys": "pred", "channel_dim": 1}}, {"name": "SplitDimd", "args": {"keys": "pred", "dim": 1, "keepdim": True}}),
     ({"name": "UNet", "args": {"dimensions": 3}}, {"name": "UNet", "args": {"spatial_dims": 3}}),
     ({"name": "BasicUNet", "args": {"dimensions": "{dims}"}}, {"name": "BasicUNet", "args": {"spatial_dims": "{dims}"}}),
     ({"path": "monai.networks.nets.HighResNet", "args": {"dimensions": 2}}, {"path": "monai.networks.nets.HighResNet", "args": {"spatial_dims": 2}}),
@@ -55,7 +56,7 @@ def test_modern_names_are_left_alone() -> None:
     ({"name": "SupervisedEvaluator", "args": {"post_transform": "@a", "postprocessing": "@a"}}, {"postprocessing": "@a"}),
     ({"name": "DiceCELoss", "args": {"ce_weight": None, "weight": None}}, {"weight": None}),
     ({"name": "DiceFocalLoss", "args": {"focal_weight": [1, 2], "weight": [1, 2]}}, {"weight": [1, 2]}),
-    ({"name": "SplitChanneld", "args": {"keys": "p", "channel_dim": 1, "dim": 1}}, {"keys": "p", "dim": 1}),
+    ({"name": "SplitChanneld", "args": {"keys": "p", "channel_dim": 1, "dim": 1}}, {"keys": "p", "dim": 1, "keepdim": True}),
     ({"name": "AsDiscreted", "args": {"keys": "p", "to_onehot": 2, "n_classes": 2}}, {"keys": "p", "to_onehot": 2}),
     ({"name": "AsDiscreted", "args": {"keys": "p", "to_onehot": "{classes}", "n_classes": 2}}, {"keys": "p", "to_onehot": "{classes}"}),
     ({"name": "AsDiscrete", "args": {"to_onehot": 3, "num_classes": 3, "n_classes": 3}}, {"to_onehot": 3}),
@@ -132,7 +133,8 @@ def test_removed_handlers_become_post_transforms_of_their_section() -> None:
     assert result.config["handlers"] == [{"name": "StatsHandler"}]
     assert [t["name"] for t in result.config["post_transforms"]] == ["CopyItemsd", "Invertd", "SaveImaged"]
     assert result.config["post_transforms"][1]["args"]["keys"] == ["pred_inv"]
-    assert result.config["post_transforms"][2]["args"] == {"keys": "pred_inv", "output_dir": "{OUT}", "resample": False}
+    assert result.config["post_transforms"][2]["args"] == {"keys": "pred_inv", "output_dir": "{OUT}", "resample": False,
+                                                           "output_postfix": "seg", "mode": "nearest"}, "SegmentationSaver's own defaults"
     assert [u.path for u in result.uses] == ["handlers[1]", "handlers[2]"]
     assert config["handlers"][1]["name"] == "TransformInverter", "the input is not modified"
 
