@@ -125,6 +125,8 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
 
     loaded = _reporting_errors(verbose, work)
     typer.echo(f"ok: {loaded.mmar.root} ({loaded.file}, dialect {loaded.dialect}, seed {loaded.seed})")
+    if loaded.search_point:
+        typer.echo(f"search point: {loaded.search_point} (an AutoML search space: its first point unless --set picks another)")
 
 
 @app.command()

@@ -207,6 +207,7 @@ def manifest_base(
     device: Any,
     datalist_digests: Mapping[str, str],
     warnings: Sequence[ConfigIssue],
+    supplied: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The facts known before training starts; a running, failed or completed manifest adds to them."""
     mmar = loaded.mmar
@@ -228,6 +229,8 @@ def manifest_base(
         "versions": library_versions(),
         "device": device_fingerprint(device),
         "warnings": [w.render() for w in warnings],
+        "runner_supplied": dict(supplied or {}),  # what Clara wired implicitly and the runner filled in (cache folders)
+        "search_point": loaded.search_point,  # an AutoML search space: the point this run trained
         "invocation": invocation(),
         "reproduce": reproduce_command(mmar.root, mmar.config_file, mmar.environment_file, loaded.overrides, loaded.seed, command),
     }

@@ -105,6 +105,7 @@ class Builder:
         self.file = loaded.file
         self._built: dict[tuple[str, str], Any] = {}
         self._stack: list[tuple[str, str]] = []
+        self.supplied: dict[str, str] = {}  # config path -> what the runner filled in that Clara left implicit (for the manifest)
 
     # ---- what the config declares -------------------------------------------------------
     def section_model(self, section: str) -> Any:
@@ -262,6 +263,7 @@ class Builder:
         target = resolve_target(spec, self.file, config_path)
         if array_kind is not None and wants_legacy_arrays(target, self.loaded.mmar.custom_dir):
             target = with_legacy_arrays(target, array_kind)
+            self.supplied[config_path] = f"{spec.label} gets {array_kind} arrays, as in MONAI 0.8 (legacy_custom_transforms)"
         if slot == "iteration" and is_function_iteration(target):
             if spec.args:
                 raise ComponentError(self.file, f"{config_path}.args", FUNCTION_ITERATION_ARGS)
@@ -330,6 +332,13 @@ class Builder:
         except (TypeError, ValueError, KeyError, OSError) as exc:
             raise ComponentError(self.file, f"{path}.data_list_file_path",
                                  f"{file}: '{key}' is not a Decathlon-style list of objects: {exc}") from None
+
+    def cache_dir(self, section: str) -> str:
+        """A dataset cache folder for ``section`` under MMAR_CACHE_DIR (default ``<MMAR_CKPT_DIR>/cache``)."""
+        folder = Path(str(self.loaded.variables["MMAR_CACHE_DIR"])) / section
+        folder.mkdir(parents=True, exist_ok=True)
+        self.supplied[f"{section}.dataset.args.cache_dir"] = str(folder)
+        return str(folder)
 
     def generator(self, label: str) -> Any:
         import torch

@@ -14,6 +14,7 @@ from typing import Any
 from runner.components import expressions
 from runner.components.build import FUNCTION_ITERATION_ARGS, Builder, is_function_iteration, iter_specs
 from runner.components.contracts import HANDLER_HINT, handler_problem
+from runner.components.packages import missing_package
 from runner.components.resolve import accepts, check_binding, resolve_target
 from runner.components.saved_models import CHECKPOINT_HINT, EXPORT_HINT, model_entry_path
 from runner.components.wiring import implicit_providers
@@ -79,6 +80,10 @@ def _check_saved_model(loaded: LoadedConfig) -> list[ConfigIssue]:
 
 def _check_one(builder: Builder, section: str, slot: str, spec: ComponentSpec, path: str, issues: list[ConfigIssue]) -> None:
     target = resolve_target(spec, builder.file, path)
+    missing = missing_package(getattr(target, "__name__", spec.label), spec.args)
+    if missing is not None:
+        issues.append(ConfigIssue(builder.file, path, f"{missing[0]} needs the package {missing[1]}, which is not installed here",
+                                  hint=f"pip install {missing[1]}"))
     for key, value in spec.args.items():
         _check_value(builder, section, value, f"{path}.args.{key}", issues)
     if slot == "iteration" and is_function_iteration(target):

@@ -116,7 +116,7 @@ def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -
         offer("transform", lambda: get(section, "pre_transforms"), has(section, "pre_transforms"))
         offer("cache_dir", lambda: builder.cache_dir(section))  # PersistentDataset & co.: Clara made one; we use the outputs
         if is_subclass(target, "monai.data.PersistentDataset"):
-            offer("hash_transform", _transform_hashing)  # an edited pipeline never reuses a stale cache
+            offer("hash_transform", lambda: _transform_hashing)  # an edited pipeline never reuses a stale cache
         if is_subclass(target, "monai.data.SmartCacheDataset"):
             offer("seed", lambda: derive_seed(builder.loaded.seed, builder.rank_label(f"{section}.dataset.smartcache")))
     elif slot == "dataloader":

@@ -44,6 +44,7 @@ PATH_VARIABLES = frozenset(
         "MMAR_TORCHSCRIPT",
         "MMAR_EVAL_OUTPUT_PATH",
         "PRETRAIN_WEIGHTS_FILE",
+        "MMAR_CACHE_DIR",
     }
 )
 SECTIONS = frozenset({"train", "validate"})  # config_train.json's structure; flat configs pass their own
@@ -53,6 +54,7 @@ DEFAULT_VARIABLES = {
     "MMAR_CKPT": "{MMAR_CKPT_DIR}/model.pt",
     "MMAR_TORCHSCRIPT": "{MMAR_CKPT_DIR}/model.ts",
     "MMAR_EVAL_OUTPUT_PATH": "eval",
+    "MMAR_CACHE_DIR": "{MMAR_CKPT_DIR}/cache",  # PersistentDataset & co. without a cache_dir (Clara made one)
 }
 KNOWN_GLOBALS = frozenset(
     {"epochs", "learning_rate", "amp", "multi_gpu", "use_gpu", "cudnn_benchmark", "tf32", "deterministic_algorithms", "determinism", "print_conf",

@@ -130,8 +130,6 @@ CLASS_ALIASES: tuple[ClassAlias, ...] = (
                note="monai.data.PatchWSIDataset reads one patch per item; mmar's reads the region's grid of patches, as 0.8 did"),
     ClassAlias("SmartCachePatchWSIDataset", f"{PATHOLOGY}.SmartCachePatchWSIDataset", "1.2.0",
                note="SmartCacheDataset over mmar's PatchWSIDataset, as 0.8 did"),
-    ClassAlias("SplitOnGridd", "GridSplitd", "1.2.0", rename_args={"grid_size": "grid", "patch_size": "size"}),
-    ClassAlias("SplitOnGrid", "GridSplit", "1.2.0", rename_args={"grid_size": "grid", "patch_size": "size"}),
 )
 
 _METRIC_HANDLERS = _named("MeanDice", "HausdorffDistance", "SurfaceDistance", "ROCAUC", "ConfusionMatrix")
@@ -167,6 +165,11 @@ ARG_ALIASES: tuple[ArgAlias, ...] = (
     ArgAlias("save_batch", None, "0.6.0", _named("SaveImage", "SaveImaged"), "SaveImage(d)"),
     ArgAlias("num_workers", None, "0.7.0", _named("Invertd"), "Invertd"),
 )
+# In a config that inverts its pre-transforms (Invertd), ToTensord's inverse hands numpy to the spatial
+# inverses before it, which refuse it since MONAI 0.9 (MetaTensors); EnsureTyped converts the same way
+# and is skipped by the inversion. Applied only to configs that hold an Invertd.
+INVERSION_SAFE_TO_TENSOR = {"ToTensord": "EnsureTyped", "ToTensorD": "EnsureTyped", "ToTensorDict": "EnsureTyped"}
+INVERTERS = frozenset({"Invertd", "InvertD", "InvertDict", "TransformInverter"})
 # AsDiscrete(d) merged several arguments into two; the rewrite reduces each pair to its meaning.
 AS_DISCRETE = ("AsDiscreted", "AsDiscrete", "AsDiscreteD", "AsDiscreteDict")
 AS_DISCRETE_ROWS = (
@@ -200,6 +203,8 @@ def alias_table_rows() -> list[tuple[str, str, str, str]]:
         rows.append((alias.old, alias.new, alias.since, "class" + (f": {extra}" if extra else "") + (f"; {renamed}" if renamed else "")))
     rows += [(f"{r.old}=", f"{r.new}=" if r.new else "(removed)", r.since, r.describe) for r in ARG_ALIASES]
     rows += [(f"{old}=", f"{new}=", since, f"AsDiscrete(d): {how}") for old, new, since, how in AS_DISCRETE_ROWS]
+    rows += [(old, new, "0.9.0", "configs with an Invertd: ToTensord's inverse gives numpy, which the spatial inverses refuse")
+             for old, new in INVERSION_SAFE_TO_TENSOR.items()]
     rows += [(f"handler {old}", f"post-transform {new}", since, "moved to the section's post_transforms")
              for old, (new, since) in HANDLER_TO_POST_TRANSFORM.items()]
     rows += [("output_transform: lambda x: x['k']", "#monai.handlers.from_engine(['k'], first=True)", "0.6.0", "batched-output lambdas"),

@@ -204,6 +204,8 @@ def collapse_alternatives(resolved: dict[str, Any], file: str) -> tuple[dict[str
         if len(enabled) != 1:
             issues.append(ConfigIssue(file, f"{section}.{slot}", f"{len(enabled)} of the alternatives {', '.join(labels)} are enabled; "
                                       "exactly one must be", hint="pick one with the search variables, e.g. --set NAME=VALUE"))
+            body[slot] = next(iter(enabled or alternatives), {})  # keeps the shape valid: this is the one problem to report
+            result[section] = body
             continue
         body[slot] = enabled[0]
         chosen[f"{section}.{slot}"] = str(enabled[0].get("name") or enabled[0].get("path"))

@@ -19,5 +19,5 @@ def mmar_code(root: Path) -> Iterator[None]:
     """``custom/`` on the import path and the removed-MONAI-name shim, for the duration of the block."""
     from runner.legacy.import_shim import legacy_monai_names
 
-    with custom_code_on_path(root), legacy_monai_names():
+    with custom_code_on_path(root), legacy_monai_names(root):
         yield

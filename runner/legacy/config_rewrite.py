@@ -22,6 +22,8 @@ from runner.legacy.aliases import (
     BATCHED_TUPLE,
     CLASS_ALIASES,
     HANDLER_TO_POST_TRANSFORM,
+    INVERSION_SAFE_TO_TENSOR,
+    INVERTERS,
     SEGMENTATION_SAVER_DEFAULTS,
     ClassAlias,
     Resolver,
@@ -76,12 +78,27 @@ def rewrite_config(raw: dict[str, Any], kind: ConfigKind, file: str, resolve: Re
     """
     result = Rewrite(copy.deepcopy(raw), resolve)
     renamed: dict[str, str] = {}  # old class name -> new, for validate refs to train entries
-    for section_path, section in _sections(result.config, kind):
+    sections = list(_sections(result.config, kind))
+    for section_path, section in sections:
         _move_removed_handlers(section, section_path, result)
+    inverting = any(_class_name(spec) in INVERTERS for path, section in sections for _, spec in _components(section, path))
+    for section_path, section in sections:
         for path, spec in _components(section, section_path):
+            if inverting and _class_name(spec) in INVERSION_SAFE_TO_TENSOR:
+                _invertible_to_tensor(spec, path, result, renamed)
             _rewrite_component(spec, path, result, file, renamed)
         _rewrite_refs(section, section_path, result, renamed)
     return result
+
+
+def _invertible_to_tensor(spec: dict[str, Any], path: str, result: Rewrite, renamed: dict[str, str]) -> None:
+    old = _class_name(spec)
+    new = INVERSION_SAFE_TO_TENSOR[old]
+    _rename_class(spec, new)
+    renamed[old] = new
+    result.uses.append(AliasUse(_join(path, "name" if "name" in spec else "path"), old, new, "0.9.0",
+                                f"{old}'s inverse returns numpy arrays, which the spatial inverses Invertd runs before it refuse "
+                                f"since MONAI 0.9 (MetaTensors); running it as {new}, which converts the same way"))
 
 
 def _rewrite_refs(section: dict[str, Any], prefix: str, result: Rewrite, renamed: dict[str, str]) -> None:
@@ -91,8 +108,8 @@ def _rewrite_refs(section: dict[str, Any], prefix: str, result: Rewrite, renamed
             if isinstance(item, dict) and item.get("ref") in renamed:
                 old = item["ref"]
                 item["ref"] = renamed[old]
-                alias = next(a for a in CLASS_ALIASES if a.old == old)
-                result.uses.append(AliasUse(f"{_join(prefix, slot)}[{index}].ref", old, renamed[old], alias.since))
+                alias = next((a for a in CLASS_ALIASES if a.old == old), None)
+                result.uses.append(AliasUse(f"{_join(prefix, slot)}[{index}].ref", old, renamed[old], alias.since if alias else "0.9.0"))
 
 
 def _sections(config: dict[str, Any], kind: ConfigKind) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -1,11 +1,11 @@
 """The MONAI names an MMAR's custom/ code imports, checked against today's MONAI and rewritten by ``mmar migrate``.
 
 The source is read, never run: every ``from monai... import X`` and every ``monai.a.b.X`` attribute
-chain is looked up in :mod:`runner.legacy.monai_names`. ``mmar check`` reports a removed name
-with a successor as a warning (the run resolves it, see :mod:`runner.legacy.import_shim`), and as
-errors, before anything trains: a removed name with no successor (with the MONAI release that
-removed it), a lowercase alias that now imports a submodule, and a name today's MONAI does not have
-at all. ``mmar migrate`` rewrites the import statements in place, one line for one line, so line
+chain is looked up in :mod:`runner.legacy.monai_names`. A removed name with a successor needs
+nothing here (the run resolves it and warns once, see :mod:`runner.legacy.import_shim`);
+``mmar check`` reports as errors, before anything trains: a removed name with no successor (with
+the MONAI release that removed it), a lowercase alias that now imports a submodule, and a name
+today's MONAI does not have at all. ``mmar migrate`` rewrites the import statements in place, one line for one line, so line
 numbers in tracebacks stay the same.
 """
 
@@ -87,14 +87,13 @@ def check_custom_imports(root: Path) -> list[ConfigIssue]:
 def _issue(use: NameUse, shown: str) -> ConfigIssue | None:
     where, qualified = f"line {use.line}", f"{use.module}.{use.name}"
     row = use.row
-    if row is not None and row.name in SHADOWED_BY_SUBMODULE:
+    if row is not None and (use.module, use.name) in SHADOWED_BY_SUBMODULE:
         return ConfigIssue(shown, where, f"{qualified} is the submodule {use.module}.{use.name} since MONAI {row.removed}, not the "
                            f"{row.successor.rsplit('.', 1)[-1]} it was", hint=f"import {row.successor}; {MIGRATE_IMPORTS_HINT}")
     if row is not None and row.successor is None:
         return ConfigIssue(shown, where, f"{qualified} was removed in MONAI {row.removed} and has no successor: {row.note}")
     if row is not None:
-        return ConfigIssue(shown, where, f"{qualified} is gone since MONAI {row.removed}; while the MMAR runs it is {row.successor} "
-                           f"({row.note})", hint=MIGRATE_IMPORTS_HINT, severity="warning")
+        return None  # resolved while the MMAR runs, with one warning from runner.legacy.import_shim when it is imported
     if use.module in REMOVED_MODULES:
         return ConfigIssue(shown, where, f"{use.module} was removed from MONAI, and {use.name} was not in it in MONAI 0.5-0.8")
     try:

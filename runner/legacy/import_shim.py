@@ -35,13 +35,13 @@ class RemovedNameError(ImportError):
 
 
 def resolve(module: str, row: RemovedName) -> Any:
-    """Today's object for a removed name, or RemovedNameError; warns once per name and module."""
+    """Today's object for a removed name, or RemovedNameError; warns once per MMAR, module and name in a process."""
     if row.successor is None:
         raise RemovedNameError(f"{module}.{row.name} was removed in MONAI {row.removed} and has no successor: {row.note}",
                                name=row.name)
     owner, _, attribute = row.successor.rpartition(".")
     value = getattr(importlib.import_module(owner), attribute)
-    key = (module, row.name)
+    key = (_root, module, row.name)
     if key not in _warned:
         _warned.add(key)
         logger.warning("%s%s.%s is gone since MONAI %s; using %s (%s)", _caller(), module, row.name, row.removed,
@@ -50,17 +50,19 @@ def resolve(module: str, row: RemovedName) -> Any:
 
 
 def _caller() -> str:
-    """``custom/x.py, line 3: `` for the user frame that asked, "" when none can be told."""
+    """``custom/x.py, line 3: `` for the user frame that asked (relative to the MMAR), "" when none can be told."""
     frame = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
         if not name.startswith(("<frozen", _RUNNER)) and "importlib" not in name:
-            return f"{name}, line {frame.f_lineno}: "
+            shown = name[len(_root) + 1:] if _root and name.startswith(_root + "/") else name
+            return f"{shown}, line {frame.f_lineno}: "
         frame = frame.f_back
     return ""
 
 
-_warned: set[tuple[str, str]] = set()
+_warned: set[tuple[str, str, str]] = set()  # (MMAR root, module, name): one warning each per process
+_root = ""
 
 
 def _module_getattr(module: str, previous: Any) -> Any:
@@ -96,8 +98,13 @@ class _RemovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 
 @contextmanager
-def legacy_monai_names() -> Iterator[None]:
-    """Serve the removed names for the duration of an MMAR's run (see the module docstring)."""
+def legacy_monai_names(root: Path | None = None) -> Iterator[None]:
+    """Serve the removed names for the duration of an MMAR's run (see the module docstring).
+
+    ``root``: the MMAR, so warnings name its files relative to it.
+    """
+    global _root
+    _root = str(root.resolve()) if root is not None else ""
     installed: list[tuple[types.ModuleType, Any, bool]] = []
     finder = _RemovedModuleFinder()
     for module_name in _existing_modules():
@@ -122,7 +129,10 @@ def legacy_monai_names() -> Iterator[None]:
         for name in [n for n, m in sys.modules.items() if n in REMOVED_MODULES or getattr(m, "__spec__", None) and
                      isinstance(getattr(m.__spec__, "loader", None), _RemovedModuleFinder)]:
             del sys.modules[name]
-        _warned.clear()
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules and isinstance(getattr(sys.modules[parent], child, None), types.ModuleType):
+                delattr(sys.modules[parent], child)
+        _root = ""
 
 
 def _existing_modules() -> list[str]:

@@ -96,10 +96,10 @@ REMOVED_NAMES: tuple[RemovedName, ...] = (
     _row("GridSamplePadModeSequence", "monai.transforms.spatial.dictionary", "0.9.1", "monai.config.SequenceStr", "a typing alias"),
     _row("InterpolateModeSequence", "monai.transforms.spatial.dictionary", "0.9.1", "monai.config.SequenceStr", "a typing alias"),
     # ---- pathology transforms and datasets
-    _row("SplitOnGrid", _PATHOLOGY_SPATIAL, "1.2.0", f"{ADAPTERS}.SplitOnGrid", "monai.transforms.GridSplit(grid=grid_size, size=patch_size)"),
-    _row("SplitOnGridd", _PATHOLOGY_SPATIAL, "1.2.0", f"{ADAPTERS}.SplitOnGridd", "monai.transforms.GridSplitd(keys, grid=grid_size, size=patch_size)"),
-    _row("SplitOnGridD", _PATHOLOGY_SPATIAL, "1.2.0", f"{ADAPTERS}.SplitOnGridd", "monai.transforms.GridSplitd(keys, grid=grid_size, size=patch_size)"),
-    _row("SplitOnGridDict", _PATHOLOGY_SPATIAL, "1.2.0", f"{ADAPTERS}.SplitOnGridd", "monai.transforms.GridSplitd(keys, grid=grid_size, size=patch_size)"),
+    _row("SplitOnGrid", _PATHOLOGY_SPATIAL, "1.2.0", f"{ADAPTERS}.SplitOnGrid", "monai.transforms.GridSplit(grid=grid_size, size=patch_size), the patches stacked"),
+    _row("SplitOnGridd", _PATHOLOGY_SPATIAL, "1.2.0", f"{ADAPTERS}.SplitOnGridd", "GridSplit(grid=grid_size, size=patch_size) on each key, the patches stacked in place"),
+    _row("SplitOnGridD", _PATHOLOGY_SPATIAL, "1.2.0", f"{ADAPTERS}.SplitOnGridd", "GridSplit(grid=grid_size, size=patch_size) on each key, the patches stacked in place"),
+    _row("SplitOnGridDict", _PATHOLOGY_SPATIAL, "1.2.0", f"{ADAPTERS}.SplitOnGridd", "GridSplit(grid=grid_size, size=patch_size) on each key, the patches stacked in place"),
     _row("TileOnGrid", _PATHOLOGY_SPATIAL, "1.2.0", None, "nearest: monai.transforms.GridPatch / RandGridPatch (different tiling)"),
     _row("TileOnGridd", _PATHOLOGY_SPATIAL, "1.2.0", None, "nearest: monai.transforms.GridPatchd / RandGridPatchd (different tiling)"),
     _row("TileOnGridD", _PATHOLOGY_SPATIAL, "1.2.0", None, "nearest: monai.transforms.GridPatchd / RandGridPatchd (different tiling)"),
@@ -202,8 +202,9 @@ REMOVED_NAMES: tuple[RemovedName, ...] = (
     _row("LoadNumpyd", f"{_T} monai.transforms.io.dictionary", "0.5.0", f"{ADAPTERS}.LoadNumpyd", "LoadImaged(keys, reader='NumpyReader')"),
 )
 
-# Names that still import today, as a submodule: the shim cannot intercept them, so check reports them.
-SHADOWED_BY_SUBMODULE = frozenset({"unet", "densenet", "senet", "ahnet", "dynunet", "dice"})
+# (module, name) pairs that still import today, as a submodule: the shim cannot intercept them, so check reports them.
+SHADOWED_BY_SUBMODULE = frozenset({("monai.networks.nets", "unet"), ("monai.networks.nets", "densenet"), ("monai.networks.nets", "senet"),
+                                   ("monai.networks.nets", "ahnet"), ("monai.networks.nets", "dynunet"), ("monai.losses", "dice")})
 # Module paths that no longer exist at all: the shim provides them while an MMAR runs.
 REMOVED_MODULES = frozenset({
     "monai.handlers.segmentation_saver", "monai.handlers.transform_inverter", "monai.handlers.iteration_metric",

@@ -15,6 +15,7 @@ installed, the first installed one of cuCIM, OpenSlide and tifffile reads the sl
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import sys
@@ -34,6 +35,7 @@ def _pair(value: int | Sequence[int]) -> tuple[int, int]:
     return (int(value), int(value)) if isinstance(value, (int, float)) else (int(value[0]), int(value[1]))
 
 
+@functools.cache
 def reader_backend(requested: str) -> str:
     """The WSIReader backend to use for ``image_reader_name``: the one asked for, else the first installed."""
     wanted = requested.lower()

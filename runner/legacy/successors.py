@@ -80,18 +80,33 @@ class Decollated(mt.Decollated):
 
 
 class SplitOnGrid(mt.GridSplit):
-    """MONAI <= 1.1 pathology ``SplitOnGrid(grid_size, patch_size)``."""
+    """MONAI <= 1.1 pathology ``SplitOnGrid(grid_size, patch_size)``: the patches stacked, ``[N, C, h, w]``.
+
+    Today's ``GridSplit`` returns them as a list.
+    """
 
     def __init__(self, grid_size: int | tuple[int, int] = (2, 2), patch_size: int | tuple[int, int] | None = None) -> None:
         grid = (grid_size, grid_size) if isinstance(grid_size, int) else tuple(grid_size)
         super().__init__(grid=grid, size=patch_size)
 
+    def __call__(self, image: Any, size: Any = None) -> Any:
+        patches = super().__call__(image, size)
+        return np.stack(patches) if isinstance(image, np.ndarray) else torch.stack(list(patches))
 
-class SplitOnGridd(mt.GridSplitd):
+
+class SplitOnGridd(mt.MapTransform):
+    """MONAI <= 1.1 ``SplitOnGridd``: each key's image replaced by its stacked patches (today's ``GridSplitd`` makes one dict per patch)."""
+
     def __init__(self, keys: Any, grid_size: int | tuple[int, int] = (2, 2), patch_size: int | tuple[int, int] | None = None,
                  allow_missing_keys: bool = False) -> None:
-        grid = (grid_size, grid_size) if isinstance(grid_size, int) else tuple(grid_size)
-        super().__init__(keys, grid=grid, size=patch_size, allow_missing_keys=allow_missing_keys)
+        super().__init__(keys, allow_missing_keys)
+        self.splitter = SplitOnGrid(grid_size, patch_size)
+
+    def __call__(self, data: Any) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.splitter(d[key])
+        return d
 
 
 # ---- loaders of MONAI 0.4 (removed in 0.5) -------------------------------------------------------
@@ -187,14 +202,27 @@ def write_nifti(data: Any, file_name: str, affine: Any = None, target_affine: An
 
 
 def write_png(data: Any, file_name: str, output_spatial_shape: Any = None, mode: str = "bicubic", scale: int | None = None) -> None:
-    """MONAI <= 1.1 ``write_png``: a 2D (or HWC) array written as PNG, optionally resized and scaled to 255/65535."""
-    from monai.data import PILWriter
+    """MONAI <= 1.1 ``write_png``: a 2D (or HWC) array as PNG, resized first when a shape is given.
 
-    writer = PILWriter(scale=scale)
+    ``scale`` 255 or 65535 clips to [0, 1] and scales to uint8 or uint16; without it, data that is not
+    uint8/uint16 is cast to uint8, as before.
+    """
+    from PIL import Image
+
     array = np.asarray(data)
-    writer.set_data_array(torch.as_tensor(array), channel_dim=-1 if array.ndim == 3 else None)
-    writer.set_metadata({"spatial_shape": output_spatial_shape} if output_spatial_shape is not None else {}, mode=mode)
-    writer.write(file_name, verbose=False)
+    if output_spatial_shape is not None and tuple(output_spatial_shape) != array.shape[:2]:
+        from monai.transforms import Resize
+
+        channels_first = array[None] if array.ndim == 2 else np.moveaxis(array, -1, 0)
+        resized = np.asarray(Resize(tuple(output_spatial_shape), mode=mode)(channels_first.astype(np.float32)))
+        array = resized[0] if array.ndim == 2 else np.moveaxis(resized, 0, -1)
+    if scale is not None:
+        if scale not in (255, 65535):
+            raise ValueError(f"Unsupported scale: {scale}, available options are [255, 65535]")
+        array = (np.clip(array, 0.0, 1.0) * scale).astype(np.uint8 if scale == 255 else np.uint16)
+    if array.dtype not in (np.uint8, np.uint16):
+        array = array.astype(np.uint8)
+    Image.fromarray(array).save(file_name)
 
 
 # ---- handlers ------------------------------------------------------------------------------------

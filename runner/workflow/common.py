@@ -12,7 +12,7 @@ from runner.components.build import Builder
 from runner.components.registry import user_code_location
 from runner.config.load import LoadedConfig
 from runner.determinism import DeterminismSettings, derive_seed, seed_randomizables
-from runner.errors import MmarRunnerError, RunFailedError
+from runner.errors import MmarRunnerError, RunFailedError, first_line
 from runner.manifest import file_digest
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,19 @@ def call_user(run: Any) -> None:
     except MmarRunnerError:
         raise
     except Exception as exc:
-        raise RunFailedError(f"training failed{user_code_location(exc)}: {type(exc).__name__}: {exc}") from exc
+        cause = root_cause(exc)
+        raise RunFailedError(f"training failed{user_code_location(cause)}: {type(cause).__name__}: {first_line(cause)}") from exc
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain: MONAI wraps a transform's error in "applying transform <object at 0x...>"."""
+    seen = {id(exc)}
+    while True:
+        inner = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        if inner is None or id(inner) in seen:
+            return exc
+        seen.add(id(inner))
+        exc = inner
 
 
 def seed_datasets(builder: Builder, seed: int) -> None:

@@ -88,9 +88,8 @@ def run_evaluation(loaded: LoadedConfig, command: str) -> EvalResult:
             raise
         if not is_engine(evaluator):
             raise RunFailedError(f"{type(evaluator).__name__} is not an ignite engine; {command} runs evaluators only")
-        base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings)
-        digest = weights_digest(model_state(network))
-        base.update(model={"entry": model_entry_path(loaded.model), "source": _describe_source(loaded.model), "weights_digest": digest})
+        base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied)
+        base.update(model={"entry": model_entry_path(loaded.model), "source": _describe_source(loaded.model)})
         try:
             call_user(evaluator.run)
         except MmarRunnerError as exc:
@@ -100,6 +99,9 @@ def run_evaluation(loaded: LoadedConfig, command: str) -> EvalResult:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 write_manifest(out_dir, {**base, "status": "failed", "error": exc.message}, f"{command}_manifest.json")
             raise
+    # After the run: a CheckpointLoader handler (Clara's component model entries) loads the weights as it starts.
+    digest = weights_digest(model_state(network))
+    base["model"]["weights_digest"] = digest
     metrics = _scalar_metrics(evaluator.state.metrics)
     cases = _cases_seen(evaluator)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,8 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         require_checkpoint_loader(loaded)
     for warning in warnings:
         logger.warning("%s", warning.render())
+    if loaded.search_point:
+        logger.info("AutoML search space: training the point %s (pick another with --set NAME=VALUE)", loaded.search_point)
     settings = settings_for(loaded)
     context = context_from_env()
     device = init_process_group(context) if context.distributed else pick_device(loaded.model.use_gpu)
@@ -112,7 +114,7 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
             if context.is_main:
                 remove_new_files(ckpt_dir, files_before)
             raise
-        base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings)
+        base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied)
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
                            "kind": "ignite" if is_engine(trainer) else "bring-your-own"}
         base["world_size"] = context.world_size
