@@ -328,7 +328,7 @@ class Builder:
             keys = ", ".join(listing) if isinstance(listing, dict) else "none (not a JSON object)"
             raise ComponentError(self.file, f"{path}.data_list_key", f"{file} has no key '{key}'", hint=f"its keys: {keys}")
         try:
-            return list(load_decathlon_datalist(file, True, key, base_dir=base))
+            return list(load_decathlon_datalist(file, self.segmentation, key, base_dir=base))
         except (TypeError, ValueError, KeyError, OSError) as exc:
             raise ComponentError(self.file, f"{path}.data_list_file_path",
                                  f"{file}: '{key}' is not a Decathlon-style list of objects: {exc}") from None
@@ -339,6 +339,11 @@ class Builder:
         folder.mkdir(parents=True, exist_ok=True)
         self.supplied[f"{section}.dataset.args.cache_dir"] = str(folder)
         return str(folder)
+
+    @property
+    def segmentation(self) -> bool:
+        """Clara's PROCESSING_TASK: a classification datalist's labels are values, not files under DATA_ROOT."""
+        return str(self.loaded.variables.get("PROCESSING_TASK") or "segmentation").lower() != "classification"
 
     def generator(self, label: str) -> Any:
         import torch

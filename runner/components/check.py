@@ -134,6 +134,7 @@ def _check_datalist(builder: Builder, section: str, issues: list[ConfigIssue]) -
         for index, entry in enumerate(entries)
         for field, value in entry.items()
         if isinstance(value, str) and ("/" in value or "." in value) and not Path(value).exists()
+        and (field != "label" or builder.segmentation)
     ]
     if missing:
         shown = "; ".join(missing[:MAX_MISSING_FILES_SHOWN]) + (f"; and {len(missing) - MAX_MISSING_FILES_SHOWN} more" if len(missing) > MAX_MISSING_FILES_SHOWN else "")

@@ -122,6 +122,8 @@ def _raised_on_import(module_name: str, exc: BaseException) -> LookupFailure:
     detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, SyntaxError):
         detail = f"SyntaxError: {exc.msg}"
+    elif type(exc).__name__ == "RemovedNameError":  # the custom/ import check names it, with the release that removed it
+        detail = "it imports a MONAI name that was removed (see the line above)"
     return LookupFailure(f"importing module '{module_name}' failed{where}: {detail}")
 
 

@@ -11,14 +11,17 @@ slot / class       filled when absent
 optimizer          params = model.parameters()
 lr_scheduler       optimizer
 dataset            data = datalist(data_list_file_path, data_list_key, data_file_base_dir),
-                   transform = Compose(pre_transforms)
+                   transform = Compose(pre_transforms); cache_dir = MMAR_CACHE_DIR/<section>
+                   (and PersistentDataset's hash_transform); SmartCacheDataset's seed
 dataloader         dataset; generator seeded from the run seed and MONAI's worker_init_fn
                    (torch DataLoader and subclasses)
 LrScheduleHandler  lr_scheduler
 ValidationHandler  validator = validate.evaluator
 CheckpointSaver    save_dir = MMAR_CKPT_DIR; save_dict names -> objects;
                    key_metric_filename = model.pt; final_filename = final_model.pt
-CheckpointLoader   load_dict names -> objects
+CheckpointLoader   load_dict names -> objects; map_location = the run's device
+SmartCacheHandler  smartcacher = the section's dataset
+MONAI 0.8 defaults see MONAI_08_DEFAULTS (LoadImaged image_only=False, ...)
 TensorBoard*       log_dir = MMAR_CKPT_DIR
 trainer (engines)  device, max_epochs = epochs, train_data_loader, network, optimizer,
                    loss_function, inferer, postprocessing, key_train_metric,

@@ -90,7 +90,7 @@ def _alternative_slots(config: dict[str, Any]) -> list[tuple[str, str]]:
     for section in ("train", "validate"):
         body = config.get(section)
         if isinstance(body, dict):
-            slots += [(section, slot) for slot in SINGLE_SLOTS if isinstance(body.get(slot), list)]
+            slots += [(section, slot) for slot, value in body.items() if slot in SINGLE_SLOTS and isinstance(value, list)]
     return slots
 
 

@@ -40,7 +40,7 @@ def test_duplicate_keys_are_rejected(make_mmar: Callable[..., Path]) -> None:
 
 def test_missing_train_section(make_mmar: Callable[..., Path]) -> None:
     root = make_mmar(config={"epochs": 1, "determinism": {"random_seed": 0}})
-    assert_bad_input(invoke("train", str(root)), f"{CONFIG}: train: missing 'train' section")
+    assert_bad_input(invoke("train", str(root)), f"{CONFIG}: no \"train\" section and no \"evaluator\": nothing here to build")
 
 
 def test_seed_must_be_an_integer(make_mmar: Callable[..., Path]) -> None:

@@ -61,7 +61,7 @@ def test_migrated_copy_runs_without_aliases_and_trains_the_same_weights(legacy_m
     out = tmp_path / "modern"
     migrated = invoke("migrate", str(legacy_mmar), "--out", str(out))
     assert migrated.exit_code == 0, migrated.stderr
-    assert "config/config_train.json: 20 changes" in migrated.stdout
+    assert "config/config_train.json: 21 changes" in migrated.stdout
     assert (legacy_mmar / "config" / "config_train.json").read_bytes() == original, "the original is never touched"
     assert not (out / "models" / "final_model.pt").exists(), "outputs are not copied"
     text = (out / "config" / "config_train.json").read_text()

@@ -8,7 +8,7 @@ import pytest
 
 from runner.config.kinds import TRAIN, VALIDATION
 from runner.config.load import meaning_under
-from runner.legacy.aliases import NETWORKS_WITH_SPATIAL_DIMS, alias_table_rows
+from runner.legacy.aliases import ARG_ALIASES, CLASS_ALIASES, NETWORKS_WITH_SPATIAL_DIMS, STILL_FOUND_BY_NAME, alias_table_rows
 from runner.legacy.config_rewrite import modern_output_transform, rewrite_config
 
 
@@ -162,3 +162,92 @@ def test_every_row_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "MIGRATING.md").read_text()
     missing = [old for old, *_ in alias_table_rows() if f"`{old}`" not in doc]
     assert missing == [], f"docs/MIGRATING.md lacks {missing}"
+
+
+ARG_EXAMPLES = {  # (old, applies-to description) -> a class the row applies to
+    "dimensions networks (UNet, BasicUNet, HighResNet, ...)": "BasicUnet",
+    "dimensions deepgrow AddGuidanceFromPointsd": "AddGuidanceFromPointsd",
+    "post_transform SupervisedTrainer, SupervisedEvaluator, EnsembleEvaluator": "SupervisedEvaluator",
+    "ce_weight DiceCELoss (weight now weights the Dice part too)": "DiceCELoss",
+    "focal_weight DiceFocalLoss (weight now weights the Dice part too)": "DiceFocalLoss",
+    "as_tensor_output RandAffine(d), Affine(d), Rand2DElastic(d), Rand3DElastic(d), (Rand)GibbsNoise, (Rand)KSpaceSpikeNoise": "Rand3DElasticd",
+    "batched deepgrow FindDiscrepancyRegionsd, AddRandomGuidanced, AddGuidanceSignald": "AddRandomGuidanced",
+    "meta_keys Spacingd, Orientationd, RandCropByPosNegLabeld and other croppers": "RandCropByPosNegLabeld",
+    "meta_key_postfix Spacingd, Orientationd, RandCropByPosNegLabeld and other croppers": "Spacingd",
+    "center_coord_key RandWeightedCropd": "RandWeightedCropd",
+    "device MeanDice, HausdorffDistance, SurfaceDistance, ROCAUC, ConfusionMatrix handlers": "MeanDice",
+    "logger_handler StatsHandler, DataStats(d)": "StatsHandler",
+    "epoch_interval TensorBoardStatsHandler": "TensorBoardStatsHandler",
+    "iteration_interval TensorBoardStatsHandler": "TensorBoardStatsHandler",
+    "n_classes TorchVisionFCModel, NetAdapter, ResNet": "ResNet",
+    "ndim LocalNormalizedCrossCorrelationLoss": "LocalNormalizedCrossCorrelationLoss",
+    "pos_embed UNETR, ViT, ViTAutoEnc": "UNETR",
+    "img_size SwinUNETR": "SwinUNETR",
+    "reduction ContrastiveLoss": "ContrastiveLoss",
+    "dataset GridPatchDataset, PatchDataset": "GridPatchDataset",
+    "save_batch SaveImage(d)": "SaveImaged",
+    "num_workers Invertd": "Invertd",
+}
+
+
+@pytest.mark.parametrize("row", ARG_ALIASES, ids=lambda r: f"{r.old}:{r.describe}")
+def test_every_argument_row_rewrites_its_argument(row) -> None:  # type: ignore[no-untyped-def]
+    example = ARG_EXAMPLES[f"{row.old} {row.describe}"]
+    assert row.applies_to(example)
+    rewritten, uses, errors = rewrite_one({"name": example, "args": {row.old: 7}})
+    expected = {row.new: 7} if row.new else {}
+    assert rewritten.get("args", {}) == expected and errors == [] and uses == [f"train.model.args.{row.old}"]
+    assert rewrite_one({"name": "MyOwnClass", "args": {row.old: 7}})[1] == [], "only the classes the row names"
+
+
+CLASS_EXAMPLES = {  # old class -> (args as a 4.x config gives them, the rewritten component)
+    "AddChanneld": ({"keys": "x"}, {"name": "EnsureChannelFirstd", "args": {"keys": "x", "channel_dim": "no_channel"}}),
+    "AddChannel": ({}, {"name": "EnsureChannelFirst", "args": {"channel_dim": "no_channel"}}),
+    "AsChannelFirstd": ({"keys": "x"}, {"name": "EnsureChannelFirstd", "args": {"keys": "x", "channel_dim": -1}}),
+    "AsChannelFirst": ({"channel_dim": 2}, {"name": "EnsureChannelFirst", "args": {"channel_dim": 2}}),
+    "LoadNiftid": ({"keys": "x"}, {"name": "LoadImaged", "args": {"keys": "x", "reader": "NibabelReader"}}),
+    "LoadNifti": ({}, {"name": "LoadImage", "args": {"reader": "NibabelReader"}}),
+    "LoadPNGd": ({"keys": "x"}, {"name": "LoadImaged", "args": {"keys": "x", "reader": "PILReader"}}),
+    "LoadNumpyd": ({"keys": "x"}, {"name": "LoadImaged", "args": {"keys": "x", "reader": "NumpyReader"}}),
+    "SplitChanneld": ({"keys": "x", "channel_dim": 1}, {"name": "SplitDimd", "args": {"keys": "x", "dim": 1, "keepdim": True}}),
+    "SplitChannel": ({}, {"name": "SplitDim", "args": {"dim": 0, "keepdim": True}}),
+    "TorchVisionFullyConvModel": ({"model_name": "resnet18", "n_classes": 1, "pretrained": False},
+                                  {"name": "TorchVisionFCModel", "args": {"model_name": "resnet18", "pretrained": False, "num_classes": 1,
+                                                                          "use_conv": True, "pool": ["avg", {"kernel_size": [7, 7], "stride": 1}]}}),
+    "AddCoordinateChannelsd": ({"keys": "x", "spatial_channels": [1, 2]}, {"name": "AddCoordinateChannelsd", "args": {"keys": "x", "spatial_dims": [0, 1]}}),
+    "AddCoordinateChannels": ({"spatial_channels": [1]}, {"name": "AddCoordinateChannels", "args": {"spatial_dims": [0]}}),
+    "PatchWSIDataset": ({"region_size": 96, "grid_shape": 3, "patch_size": 32},
+                        {"name": "PatchWSIDataset", "path": "runner.legacy.pathology.PatchWSIDataset",
+                         "args": {"region_size": 96, "grid_shape": 3, "patch_size": 32}}),
+    "SmartCachePatchWSIDataset": ({"region_size": 96}, {"name": "SmartCachePatchWSIDataset", "path": "runner.legacy.pathology.SmartCachePatchWSIDataset",
+                                                         "args": {"region_size": 96}}),
+}
+
+
+@pytest.mark.parametrize("alias", CLASS_ALIASES, ids=lambda a: a.old)
+def test_every_class_row_rewrites_its_class(alias) -> None:  # type: ignore[no-untyped-def]
+    args, expected = CLASS_EXAMPLES[alias.old]
+    rewritten, uses, errors = rewrite_one({"name": alias.old, "args": dict(args)} if args else {"name": alias.old})
+    assert rewritten == expected and errors == [] and uses
+
+
+def test_a_name_monai_reuses_is_left_alone_with_todays_arguments() -> None:
+    today = {"name": "PatchWSIDataset", "args": {"patch_size": 32, "reader": "tifffile"}}
+    assert rewrite_one(today) == (today, [], [])
+    assert rewrite_one({"name": "AddCoordinateChannelsd", "args": {"keys": "x", "spatial_dims": [0]}})[1] == []
+
+
+def test_a_removed_class_without_successor_is_an_error_naming_the_release() -> None:
+    _, _, errors = rewrite_one({"name": "MaskedInferenceWSIDataset", "args": {}})
+    assert errors == ["MaskedInferenceWSIDataset was removed in MONAI 1.2.0 and has no successor"]
+    rewritten, uses, errors = rewrite_one({"name": "SplitOnGridd", "args": {"keys": "image", "grid_size": 2}})
+    assert rewritten["path"] == "runner.legacy.successors.SplitOnGridd" and errors == [] and uses == ["train.model.name"]
+
+
+def test_the_names_monai_still_finds_are_listed() -> None:
+    """STILL_FOUND_BY_NAME is written out (config loading imports no MONAI); it must match today's lookup."""
+    from runner.components.registry import SEARCH_MODULES, _module
+    from runner.legacy.monai_names import REMOVED_NAMES
+
+    found = {row.name for row in REMOVED_NAMES for module in SEARCH_MODULES if getattr(_module(module), row.name, None) is not None}
+    assert found == STILL_FOUND_BY_NAME
