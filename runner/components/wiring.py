@@ -82,10 +82,10 @@ def _transform_hashing(transforms: Any) -> bytes:
     return json_hashing(transforms)
 
 
-def derive_seed(seed: int, label: str) -> int:
-    from runner.determinism import derive_seed as derive
+def _derived_seed(builder: Builder, label: str) -> int:
+    from runner.determinism import derive_seed
 
-    return derive(seed, label)
+    return derive_seed(builder.loaded.seed, builder.rank_label(label))
 
 
 def _monai_worker_init() -> Any:
@@ -121,7 +121,7 @@ def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -
         if is_subclass(target, "monai.data.PersistentDataset"):
             offer("hash_transform", lambda: _transform_hashing)  # an edited pipeline never reuses a stale cache
         if is_subclass(target, "monai.data.SmartCacheDataset"):
-            offer("seed", lambda: derive_seed(builder.loaded.seed, builder.rank_label(f"{section}.dataset.smartcache")))
+            offer("seed", lambda: _derived_seed(builder, f"{section}.dataset.smartcache"))
     elif slot == "dataloader":
         offer("dataset", lambda: get(section, "dataset"), has(section, "dataset"))
         if is_subclass(target, "torch.utils.data.DataLoader"):

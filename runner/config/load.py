@@ -130,7 +130,7 @@ def load_config(
         mmar = replace(mmar, config=expanded)
     else:
         issues = []
-    dialect = detect_dialect(mmar.config, mmar.environment)  # of the file as written, before aliases are rewritten
+    dialect = detect_dialect(mmar.config, mmar.environment)  # before aliases are rewritten (after a search space is: "@disabled" is no reference)
     set_values, set_issues = parse_overrides(overrides)
     issues += set_issues
     try:
