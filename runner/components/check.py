@@ -23,7 +23,7 @@ from runner.config.models import ComponentSpec, RefSpec, TorchScriptModel
 from runner.errors import ComponentError, ConfigError, ConfigIssue
 from runner.legacy.clara_code import mmar_code
 from runner.legacy.custom_imports import check_custom_imports
-from runner.mmar import resolve_in_mmar
+from runner.mmar import resolve_in_mmar, shadowed_modules
 
 
 def check_mmar(loaded: LoadedConfig) -> list[ConfigIssue]:
@@ -32,6 +32,9 @@ def check_mmar(loaded: LoadedConfig) -> list[ConfigIssue]:
     Returns the warnings. Includes what loading deferred (``LoadedConfig.errors``) and runs the
     component check with the MMAR's ``custom/`` importable. ``mmar train`` runs it too.
     """
+    shadowing = shadowed_modules(loaded.mmar.root)
+    if shadowing:  # reported before anything imports custom/: importing would run the impostor
+        raise ConfigError([*loaded.errors, *shadowing])
     with mmar_code(loaded.mmar.root):
         issues = [*loaded.errors, *loaded.warnings, *check_custom_imports(loaded.mmar.root), *check_components(loaded)]
     errors = [i for i in issues if i.severity == "error"]
@@ -95,6 +98,9 @@ def _check_one(builder: Builder, section: str, slot: str, spec: ComponentSpec, p
     names = set(spec.args)
     names |= {n for n in implicit_providers(builder, section, slot, target) if accepts(target, n)}
     check_binding(target, names, spec.label, builder.file, path)
+    if slot == "dataset" and spec.args.get("weights_only") is False:
+        issues.append(ConfigIssue(builder.file, f"{path}.args.weights_only", "false would unpickle files from the output folder "
+                                  "(the dataset's cache), which is data: a file put there would run", hint="leave weights_only out"))
     if slot == "dataset" and isinstance(spec, ComponentSpec) and getattr(spec, "data_list_file_path", None):
         _check_datalist(builder, section, issues)
 

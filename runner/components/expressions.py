@@ -1,5 +1,8 @@
 """The only place that evaluates config text as Python: ``"#expr"`` and ``"lambda ..."`` strings.
 
+Only the MMAR's own strings are code: a value that came from ``--set`` is a
+:class:`~runner.config.vars.Literal` and is never evaluated or dereferenced, whatever it starts with.
+
 ``@name`` tokens inside an expression stand for already-built components (4.1 dialect:
 ``"#@model.parameters()"``). The namespace holds ``monai``, ``torch``, ``np``/``numpy`` and the
 referenced objects, nothing else; Clara users wrote ``__import__('monai')`` because it had less.
@@ -11,21 +14,28 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from runner.config.vars import Literal
+
 REFERENCE = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 _TOKEN = re.compile(r"(?<![\w)\].])@([A-Za-z_][A-Za-z0-9_]*)")
 
 
+def _code(value: Any) -> bool:
+    """A string of the MMAR's own; text from outside it (a ``--set`` value, a :class:`Literal`) is never code."""
+    return isinstance(value, str) and not isinstance(value, Literal)
+
+
 def is_reference(value: Any) -> bool:
     """A whole-string reference such as ``"@model"``."""
-    return isinstance(value, str) and REFERENCE.fullmatch(value) is not None
+    return _code(value) and REFERENCE.fullmatch(value) is not None
 
 
 def is_expression(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("#")
+    return _code(value) and value.startswith("#")
 
 
 def is_lambda(value: Any) -> bool:
-    return isinstance(value, str) and value.lstrip().startswith("lambda") and ":" in value
+    return _code(value) and value.lstrip().startswith("lambda") and ":" in value
 
 
 def referenced_names(value: Any) -> list[str]:

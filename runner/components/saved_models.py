@@ -1,18 +1,21 @@
 """Networks from files: TorchScript models and training checkpoints, for validate, infer and export.
 
-A checkpoint holds weights, not code, so the network is rebuilt from a definition first. The
-definition comes from the checkpoint's own ``train_conf`` (what the run that wrote it trained),
-else from the MMAR's config_train.json. Every failure is bad input, reported at the config
-path that named the file.
+A checkpoint holds weights, not code, so the network is rebuilt from a definition first: the
+class the MMAR's own config_train.json names, never one the ``train_conf`` a checkpoint carries names
+(data never decides what is imported); that ``train_conf`` supplies plain argument values only. Checkpoints load with ``weights_only=True``. Every failure is bad input, reported at
+the config path that named the file.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.components.expressions import is_expression, is_lambda, is_reference
 from runner.config.models import CheckpointModel, ComponentSpec, EvalConfig, TorchScriptModel
+from runner.config.vars import as_literal
 from runner.errors import ComponentError, first_line
 from runner.mmar import resolve_in_mmar
 
@@ -79,10 +82,15 @@ def load_checkpoint(path: Path, file: str, config_path: str) -> dict[str, Any]:
 
 
 def network_spec(builder: Builder, checkpoint: dict[str, Any]) -> tuple[ComponentSpec, str]:
-    """The network definition for a checkpoint, and where it came from (for messages)."""
-    stored = checkpoint.get("train_conf")
-    if isinstance(stored, dict) and isinstance(stored.get("train"), dict) and isinstance(stored["train"].get("model"), dict):
-        return ComponentSpec.model_validate(stored["train"]["model"]), "the checkpoint's train_conf.train.model"
+    """The network definition for a checkpoint, and where it came from (for messages).
+
+    The class is always the MMAR's own (config_train.json): a checkpoint is data, and the
+    ``train_conf`` it carries never decides what is imported or called. Its plain argument values
+    (numbers, strings, lists of them: ``channels`` set with ``--set`` at training time) are what the
+    weights were trained with, so they are used, as data, like ``--set`` values; arguments the MMAR
+    writes as code or as nested components stay the MMAR's. When ``train_conf`` names another
+    class, a warning says so and the MMAR's definition is built as it stands.
+    """
     from runner.config.kinds import TRAIN
     from runner.config.load import load_config
 
@@ -91,8 +99,40 @@ def network_spec(builder: Builder, checkpoint: dict[str, Any]) -> tuple[Componen
         loaded.mmar.root, None, loaded.mmar.environment_file, _override_words(loaded.overrides), kind=TRAIN)
     spec = train.model.train.model
     if spec is None:
-        raise ComponentError(train.file, "train.model", "no model is declared, and the checkpoint carries no train_conf")
-    return spec, f"{train.file}: train.model"
+        raise ComponentError(train.file, "train.model", "no model is declared; a checkpoint holds weights, not the network's code",
+                             hint="declare the network in config_train.json's train.model")
+    source = "train.model" if train.file == builder.file else f"{train.file}: train.model"
+    trained = _trained_model(checkpoint)
+    if trained is None:
+        return spec, source
+    if (trained.get("name"), trained.get("path")) != (spec.name, spec.path):
+        logger.warning("the checkpoint was trained with train.model %s; building %s's instead (a checkpoint never decides "
+                       "what is imported)", json.dumps(trained, sort_keys=True, default=str), train.file)
+        return spec, source
+    stored_args = trained.get("args") if isinstance(trained.get("args"), dict) else {}
+    taken = {key: as_literal(value) for key, value in stored_args.items()
+             if _plain_data(value) and not _code_or_component(spec.args.get(key))}
+    if not taken:
+        return spec, source
+    return spec.model_copy(update={"args": {**spec.args, **taken}}), f"{source} (arguments as the checkpoint was trained)"
+
+
+def _trained_model(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    stored = checkpoint.get("train_conf")
+    train = stored.get("train") if isinstance(stored, dict) else None
+    model = train.get("model") if isinstance(train, dict) else None
+    return model if isinstance(model, dict) else None
+
+
+def _plain_data(value: Any) -> bool:
+    """Numbers, booleans, None, strings and lists of them: what a --set value can be, minus dicts."""
+    if isinstance(value, list):
+        return all(_plain_data(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+def _code_or_component(value: Any) -> bool:
+    return isinstance(value, dict) or is_reference(value) or is_expression(value) or is_lambda(value)
 
 
 def network_from_checkpoint(builder: Builder, checkpoint: dict[str, Any], config_path: str) -> Any:

@@ -28,7 +28,7 @@ import copy
 import difflib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +63,65 @@ KNOWN_GLOBALS = frozenset(
 SET_SOURCE = "--set"
 
 
+class Literal(str):
+    """Text that came from outside the MMAR (a ``--set`` value): data, never code.
+
+    A config's own ``"#expr"``, ``"@name"`` and ``"lambda ..."`` strings are code (the MMAR is a
+    program); the same text arriving as a ``--set`` value stays text wherever it is substituted
+    (:mod:`runner.components.expressions` looks for this type), and inside a config's own
+    expression it is substituted as a quoted Python literal. It pickles and serialises as a plain
+    string, so checkpoints that keep the config (``train_conf``) stay plain data.
+    """
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict) -> Literal:
+        return self
+
+    def __copy__(self) -> Literal:
+        return self
+
+    def __reduce__(self) -> tuple:
+        return str, (str(self),)
+
+
+def _map_strings(value: Any, convert: Callable[[str], str]) -> Any:
+    """``value`` with every string in it (in lists and dict values too) passed through ``convert``."""
+    if isinstance(value, str):
+        return convert(value)
+    if isinstance(value, list):
+        return [_map_strings(v, convert) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_strings(v, convert) for k, v in value.items()}
+    return value
+
+
+def as_literal(value: Any) -> Any:
+    """Every string in ``value`` (a parsed ``--set`` value) as a :class:`Literal`."""
+    return _map_strings(value, Literal)
+
+
+def is_literal(value: Any) -> bool:
+    """Whether ``value`` holds text from outside the MMAR anywhere in it."""
+    if isinstance(value, Literal):
+        return True
+    if isinstance(value, list):
+        return any(is_literal(v) for v in value)
+    if isinstance(value, dict):
+        return any(is_literal(v) for v in value.values())
+    return False
+
+
 def parse_literal(text: str) -> Any:
     """Parse a ``--set`` value: booleans in either case, None/null, ints, floats, lists, dicts.
 
-    Anything else stays a string, so ``DATA_ROOT=/data`` needs no quoting.
+    Anything else stays a string, so ``DATA_ROOT=/data`` needs no quoting. Strings come back as
+    :class:`Literal`: a ``--set`` value is never evaluated or dereferenced.
     """
+    return as_literal(_parse(text))
+
+
+def _parse(text: str) -> Any:
     stripped = text.strip()
     lowered = stripped.lower()
     if lowered == "true":
@@ -205,11 +259,23 @@ def _substitute(value: Any, variables: Mapping[str, Any], file: str, path: str, 
         found, result = lookup(whole.group(1))
         return result if found else value
 
+    # The MMAR's own expression: outside text goes in quoted. Outside text itself is never a template of code.
+    code = not isinstance(value, Literal) and value.lstrip().startswith(("#", "@"))
+
     def replace(match: re.Match[str]) -> str:
         found, result = lookup(match.group(1))
-        return str(result) if found else match.group(0)
+        if not found:
+            return match.group(0)
+        return repr(_plain(result)) if code and is_literal(result) else str(result)
 
-    return VARIABLE.sub(replace, value)
+    text = VARIABLE.sub(replace, value)
+    outside = isinstance(value, Literal) or any(is_literal(variables.get(m.group(1))) for m in VARIABLE.finditer(value))
+    return Literal(text) if outside and not code else text
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with Literal strings as plain ones (for repr: ``'text'``, not ``Literal('text')``)."""
+    return _map_strings(value, str)
 
 
 def _undefined(name: str, variables: Mapping[str, Any], file: str, path: str) -> ConfigIssue:

@@ -17,12 +17,18 @@ batches it would have seen: both resumes continue bit for bit (tests/integration
 
 Files are written to a temporary name and renamed, so a reader never sees half of one; a file cut
 short anyway (a full disk, a copy interrupted) fails to load and the previous one is used.
+
+A resume checkpoint is data, like everything in the output folder: it holds only tensors, numbers,
+strings, lists and dicts (numpy RNG states are stored as tensors), and is read with
+``torch.load(weights_only=True)``, which runs none of pickle's code paths. A file that needs more
+(a pickle someone put there) is refused, exit 2, naming it; nothing in it runs.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pickle
 import random
 import signal
 import time
@@ -38,7 +44,7 @@ from runner.jsonio import write_atomic
 logger = logging.getLogger(__name__)
 
 RESUME_DIR = "resume"
-FORMAT = "mmar-resume/1"
+FORMAT = "mmar-resume/2"  # 2: plain data only (numpy RNG states as tensors), read with weights_only=True
 KEEP = 2
 INTERVAL_ENV = "MMAR_RESUME_EVERY_S"
 DEFAULT_INTERVAL_S = 60.0
@@ -87,7 +93,15 @@ def find_newest(ckpt_dir: Path, config_digest: str, config_file: str) -> Found |
     candidates = sorted(resume_dir(ckpt_dir).glob("ckpt-*.pt"), key=lambda p: int(p.stem.split("-")[1]), reverse=True)
     for path in candidates:
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=False)  # our own file, in our output folder
+            payload = torch.load(path, map_location="cpu", weights_only=True)  # data: no pickle code path runs
+        except pickle.UnpicklingError as exc:
+            if "weights only" not in str(exc).lower():
+                logger.warning("%s is incomplete or unreadable (%s); using an earlier resume checkpoint", path, first_line(exc))
+                continue
+            raise MmarRunnerError(f"{path} holds objects that are not plain data ({_refused_global(exc)}); it was not loaded, "
+                                  "and nothing in it ran",
+                                  hint="mmar's resume checkpoints hold only tensors, numbers and strings: remove this file, or "
+                                       f"the whole {resume_dir(ckpt_dir)} to start afresh") from None
         except Exception as exc:  # noqa: BLE001 - truncated or corrupt: fall back to the previous one
             logger.warning("%s is incomplete or unreadable (%s); using an earlier resume checkpoint", path, first_line(exc))
             continue
@@ -100,6 +114,14 @@ def find_newest(ckpt_dir: Path, config_digest: str, config_file: str) -> Found |
                                            hint=f"remove {resume_dir(ckpt_dir)} to start afresh, or use another MMAR_CKPT_DIR")])
         return Found(path, payload)
     return None
+
+
+def _refused_global(exc: BaseException) -> str:
+    """The global the weights-only unpickler refused (``posix.system``), from torch's message."""
+    import re
+
+    found = re.search(r"(?:GLOBAL|global)\s+([\w.]+)", str(exc))
+    return f"it asks for {found.group(1)}" if found else first_line(exc)
 
 
 @contextmanager
@@ -284,7 +306,14 @@ def _evaluator_state(evaluator: Any) -> dict[str, Any]:
     if evaluator is None:
         return {}
     state = evaluator.state
-    return {name: getattr(state, name, None) for name in ("best_metric", "best_metric_epoch", "key_metric_name")}
+    return {name: _plain_number(getattr(state, name, None)) for name in ("best_metric", "best_metric_epoch", "key_metric_name")}
+
+
+def _plain_number(value: Any) -> Any:
+    """numpy and 0-d tensor scalars as Python numbers (weights_only loads plain data only)."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    return value
 
 
 def checkpoint_savers(builder: Any) -> list[Any]:
@@ -304,7 +333,7 @@ def global_rng_state() -> dict[str, Any]:
     import torch
 
     return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "numpy": np.random.get_state(), "python": random.getstate()}
+            "numpy": numpy_state_as_data(np.random.get_state()), "python": random.getstate()}
 
 
 def set_global_rng_state(state: dict[str, Any]) -> None:
@@ -314,8 +343,24 @@ def set_global_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state(numpy_state_from_data(state["numpy"]))
     random.setstate(state["python"])
+
+
+def numpy_state_as_data(state: tuple) -> dict[str, Any]:
+    """A numpy RandomState's ``get_state()`` (it holds an ndarray) as tensors and numbers: weights_only loads it."""
+    import numpy as np
+    import torch
+
+    name, keys, position, has_gauss, cached = state
+    return {"bit_generator": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(position),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def numpy_state_from_data(data: dict[str, Any]) -> tuple:
+    import numpy as np
+
+    return (data["bit_generator"], data["keys"].numpy().astype(np.uint32), data["pos"], data["has_gauss"], data["cached_gaussian"])
 
 
 def _randomizables(builder: Any) -> list[Any]:
@@ -341,7 +386,7 @@ def _generators(builder: Any) -> dict[str, Any]:
 
 def data_rng_state(builder: Any) -> dict[str, Any]:
     return {"generators": {name: g.get_state() for name, g in _generators(builder).items()},
-            "transforms": [t.R.get_state() for t in _randomizables(builder)]}
+            "transforms": [numpy_state_as_data(t.R.get_state()) for t in _randomizables(builder)]}
 
 
 def set_data_rng_state(builder: Any, state: dict[str, Any]) -> None:
@@ -349,4 +394,4 @@ def set_data_rng_state(builder: Any, state: dict[str, Any]) -> None:
         if name in state.get("generators", {}):
             generator.set_state(state["generators"][name])
     for transform, saved in zip(_randomizables(builder), state.get("transforms", []), strict=False):
-        transform.R.set_state(saved)
+        transform.R.set_state(numpy_state_from_data(saved))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.config.vars import merge_variables, parse_literal, parse_overrides, resolve_variables, substitute
+from runner.config.vars import Literal, merge_variables, parse_literal, parse_overrides, resolve_variables, substitute
 
 
 @pytest.mark.parametrize(
@@ -19,7 +19,7 @@ from runner.config.vars import merge_variables, parse_literal, parse_overrides, 
 def test_set_values_parse_as_literals(text: str, expected: object) -> None:
     value = parse_literal(text)
     assert value == expected
-    assert type(value) is type(expected)
+    assert type(value) is (Literal if isinstance(expected, str) else type(expected)), "text from --set is a Literal: data"
 
 
 def test_parse_overrides_reports_words_without_equals() -> None:
