@@ -112,6 +112,8 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
     """Validate an MMAR: config schema, variables, components, references, datalist. Builds nothing heavy.
 
     Checks config_train.json, or any other config given with -c (validation and inference configs too).
+    The MMAR is code: checking imports its custom/ modules (their top-level code runs), as Clara did;
+    run it only on MMARs you would train (docs/SECURITY.md).
     """
     _setup_logging(verbose)
     from runner.components.check import check_mmar
@@ -317,14 +319,21 @@ def build(mmar: MmarArg = None, m: MmarOpt = None,
           lock: Annotated[Optional[Path], typer.Option(help="Requirements with hashes [default: the CPU lock shipped with mmar-runner].")] = None,
           runtime_only: Annotated[bool, typer.Option("--runtime-only", help="Build the shared runtime stage, no MMAR.")] = False,
           no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+          allow_outside_links: Annotated[bool, typer.Option(
+              "--allow-outside-links", help="Copy what symbolic links out of the MMAR point to (refused by default).")] = False,
           verbose: VerboseOpt = False) -> None:
-    """Build a container image of an MMAR (docker run IMAGE trains it), through the Docker SDK."""
+    """Build a container image of an MMAR (docker run IMAGE trains it), through the Docker SDK.
+
+    The image gets the MMAR and nothing else: data, outputs, version control and anything that looks
+    like a secret are left out (and listed), and a symbolic link out of the MMAR is refused.
+    """
     _setup_logging(verbose)
     from runner.image.build import BuildRequest, build_image
 
     def work() -> Any:
         root = None if runtime_only else _mmar(mmar, m)
-        request = BuildRequest(root, tag, base_image, wheelhouse, tuple(ca_cert or ()), no_cache, *([lock] if lock else []))
+        request = BuildRequest(root, tag, base_image, wheelhouse, tuple(ca_cert or ()), no_cache, *([lock] if lock else []),
+                               allow_outside_links=allow_outside_links)
         return build_image(request, progress=lambda line: typer.echo(line, err=True))
 
     result = _reporting_errors(verbose, work)
@@ -332,6 +341,8 @@ def build(mmar: MmarArg = None, m: MmarOpt = None,
     typer.echo(f"built in:      {result.seconds:.1f}s ({'air-gapped' if result.air_gapped else 'with network'})")
     if result.mmar_digest:
         typer.echo(f"mmar digest:   {result.mmar_digest}")
+    if result.left_out:
+        typer.echo(f"left out:      {len(result.left_out)} path{'s' if len(result.left_out) != 1 else ''} (listed above)")
 
 
 @app.command()
@@ -379,10 +390,18 @@ def k8s(mmar: MmarArg = None, m: MmarOpt = None,
         out_pvc: Annotated[Optional[str], typer.Option(help="PersistentVolumeClaim mounted at /out (RWX for several nodes).")] = None,
         namespace: Annotated[Optional[str], typer.Option()] = None,
         grace_seconds: Annotated[int, typer.Option(min=30, help="SIGTERM to SIGKILL: time to write a checkpoint.")] = 600,
+        cpus: Annotated[Optional[str], typer.Option(help="CPU request = limit per pod [default: 8 per GPU, 4 without].")] = None,
+        memory: Annotated[Optional[str], typer.Option(help="Memory request = limit per pod [default: 32Gi per GPU, 16Gi without].")] = None,
+        shm_size: Annotated[Optional[str], typer.Option(help="/dev/shm, part of the memory [default: a quarter of it].")] = None,
         set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
-    """Print Kubernetes manifests (Job, or Indexed Job + headless Service) that train the MMAR's image."""
+    """Print Kubernetes manifests (Job, or Indexed Job + headless Service) that train the MMAR's image.
+
+    Pods pass the Pod Security Standard "restricted" and are Guaranteed (requests = limits).
+    """
     _setup_logging(verbose)
+    from runner.errors import ConfigError
     from runner.k8s import K8sRequest, render, to_yaml
+    from runner.mmar import shadowed_modules
 
     def work() -> str:
         root = _mmar(mmar, m).expanduser().resolve()
@@ -390,8 +409,11 @@ def k8s(mmar: MmarArg = None, m: MmarOpt = None,
             raise MmarRunnerError(f"{root}: not an MMAR (no config/ folder)")
         if not image:
             raise MmarRunnerError("--image is required", hint="build one with: mmar build MMAR -t REGISTRY/NAME:TAG")
-        request = K8sRequest(root.name, image, nodes, gpus_per_node, data_pvc, out_pvc, namespace, grace_seconds=grace_seconds,
-                             set_words=tuple(set_ or ()))
+        shadowing = shadowed_modules(root)
+        if shadowing:
+            raise ConfigError(shadowing)
+        request = K8sRequest(root.name, image, nodes, gpus_per_node, data_pvc, out_pvc, namespace, shm_size=shm_size,
+                             grace_seconds=grace_seconds, set_words=tuple(set_ or ()), cpus=cpus, memory=memory)
         if not out_pvc:
             logger.warning("no --out-pvc: outputs go to an emptyDir and are lost with the pod")
         return to_yaml(render(request))

@@ -54,13 +54,16 @@ def preflight(argv: list[str]) -> None:
 
 def main() -> None:
     from runner import collector
+    from runner.startup_path import drop_custom_from_import_path, warn_dropped
 
+    dropped = drop_custom_from_import_path(os.environ, sys.path)  # docker run -e PYTHONPATH=/opt/mmar/custom
     collector.pause_for_startup()  # before the CLI's imports, as the ``mmar`` entry point does
     from runner.cli import _setup_logging
     from runner.errors import MmarRunnerError
 
     argv = container_argv(sys.argv[1:])
     _setup_logging(verbose=False)
+    warn_dropped(dropped)
     scratch = os.environ.get("TMPDIR")
     if scratch:
         Path(scratch).mkdir(parents=True, exist_ok=True)  # under /out: the root file system may be read-only

@@ -13,9 +13,11 @@ import sys
 
 from runner import collector
 from runner.argv import expand_set_words, needs_hash_seed
+from runner.startup_path import drop_custom_from_import_path, warn_dropped
 
 
 def main() -> None:
+    warn_dropped(drop_custom_from_import_path(os.environ, sys.path))
     argv = expand_set_words(sys.argv[1:])
     if needs_hash_seed(argv) and not os.environ.get("MMAR_NO_REEXEC"):
         os.execve(sys.executable, [sys.executable, "-m", "runner", *argv], {**os.environ, "PYTHONHASHSEED": "0"})

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.errors import MmarLayoutError
+from runner.errors import ConfigError, ConfigIssue, MmarLayoutError
 from runner.jsonio import load_json
 
 logger = logging.getLogger(__name__)
@@ -99,17 +99,85 @@ def _load_object(path: Path, shown: str) -> dict[str, Any]:
     return data
 
 
+def custom_top_level_modules(custom: Path) -> dict[str, Path]:
+    """The top-level module names custom/ defines (``json`` for custom/json.py or custom/json/), with their file."""
+    found: dict[str, Path] = {}
+    if not custom.is_dir():
+        return found
+    for entry in sorted(custom.iterdir()):
+        if entry.is_file() and entry.suffix == ".py":
+            found.setdefault(entry.stem, entry)
+        elif entry.is_dir() and entry.name.isidentifier() and (
+                (entry / "__init__.py").is_file() or any(entry.glob("*.py"))):
+            found.setdefault(entry.name, entry)
+    return found
+
+
+def shadowed_modules(root: Path) -> list[ConfigIssue]:
+    """Modules in custom/ named like a standard-library or an installed module, which they would hide.
+
+    Custom code is on the import path as top-level modules, so ``custom/json.py`` would stand in for
+    the standard library's ``json`` (and run when anything, MONAI or the runner, imports it). Found
+    by name for the standard library, and by a search of the import path without custom/ (on the
+    host, in commands/*.sh where PYTHONPATH holds custom/, and in the image) for installed ones.
+    """
+    custom = (root / "custom").resolve()
+    elsewhere = [p for p in sys.path if not _within(p, custom)]
+    issues = []
+    for name, file in custom_top_level_modules(custom).items():
+        shown = display_path(root.resolve(), file)
+        if name in sys.stdlib_module_names:
+            what = f"the standard-library module {name}"
+        else:
+            spec = _installed_spec(name, elsewhere)
+            if spec is None:
+                continue
+            origin = spec.origin or next(iter(spec.submodule_search_locations or []), "installed")
+            what = f"the installed module {name} ({origin})"
+        issues.append(ConfigIssue(shown, "", f"custom code named {name} would hide {what}",
+                                  hint=f"rename {shown} (and its imports); custom/ modules import as top-level names"))
+    return issues
+
+
+def _installed_spec(name: str, path: list[str]) -> Any:
+    """Where ``name`` would import from without custom/: every finder (editable installs too), sys.path less custom/."""
+    import importlib.machinery
+
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None:
+            continue
+        try:
+            spec = find(name, path) if finder is importlib.machinery.PathFinder else find(name, None)
+        except (ImportError, ValueError, TypeError):
+            continue
+        if spec is not None:
+            return spec
+    return None
+
+
+def _within(entry: str, folder: Path) -> bool:
+    try:
+        return Path(entry or ".").resolve().is_relative_to(folder)
+    except OSError:
+        return False
+
+
 @contextmanager
 def custom_code_on_path(root: Path) -> Iterator[None]:
     """Make ``<root>/custom`` importable as top-level modules for the duration of a run.
 
-    On exit the folder leaves ``sys.path`` and every module imported from it leaves
-    ``sys.modules``, so two runs in one process (tests, benchmarks) cannot see each other's code.
+    Refused (ConfigError) when a module there would hide a standard-library or installed one. On
+    exit the folder leaves ``sys.path`` and every module imported from it leaves ``sys.modules``,
+    so two runs in one process (tests, benchmarks) cannot see each other's code.
     """
     custom = (root / "custom").resolve()
     if not custom.is_dir():
         yield
         return
+    shadowing = shadowed_modules(root)
+    if shadowing:
+        raise ConfigError(shadowing)
     entry = str(custom)
     before = set(sys.modules)
     sys.path.insert(0, entry)

@@ -2,8 +2,8 @@
 
 The context holds only what the Dockerfile copies: the Dockerfile, the lock, a wheel of
 mmar-runner, an optional wheelhouse (air-gapped builds), optional CA certificates (builds behind
-a TLS-intercepting proxy; they stay in the build stage), and the MMAR without data, outputs, VCS
-folders or secrets. The build runs with ``--network none`` when the wheelhouse holds every locked
+a TLS-intercepting proxy; they stay in the build stage), and the MMAR and nothing else: no path
+of the host outside it, no data, outputs, version control or secrets (runner/image/context.py). The build runs with ``--network none`` when the wheelhouse holds every locked
 wheel, which proves it is air-gapped; otherwise on the host network.
 """
 
@@ -22,17 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.errors import HostError, ImageBuildError, MmarLayoutError, MmarRunnerError, first_line
+from runner.errors import ConfigError, HostError, ImageBuildError, MmarLayoutError, MmarRunnerError, first_line
+from runner.image.context import StagedMmar, stage_mmar
 from runner.manifest import folder_digest
+from runner.mmar import shadowed_modules
 
 logger = logging.getLogger(__name__)
 
 IMAGE_DIR = Path(__file__).resolve().parent
 LOCK = IMAGE_DIR / "requirements-cpu.lock"
-# Never sent to the engine: data, outputs, version control, caches, and anything that looks like a secret.
-MMAR_EXCLUDED = ("data", "models", "eval", ".git", ".hg", ".svn", "__pycache__", "*.pyc", ".env", ".env.*", "*.key",
-                 "*.pem", "*.p12", "*.pfx", "id_rsa*", ".ssh", ".aws", ".netrc", ".dockerignore")
-KEPT_EMPTY = ("models", "eval")
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01: the wheel of mmar-runner is byte-identical between builds
 
 
@@ -45,6 +43,7 @@ class BuildRequest:
     ca_certs: tuple[Path, ...] = ()
     no_cache: bool = False
     lock: Path = LOCK  # requirements with hashes; the CPU lock by default (see docs/DOCKER.md for a CUDA one)
+    allow_outside_links: bool = False  # copy what symbolic links out of the MMAR point to (refused by default)
 
 
 @dataclass(frozen=True)
@@ -55,6 +54,7 @@ class BuildResult:
     air_gapped: bool
     mmar_digest: str | None
     build_args: dict[str, str] = field(default_factory=dict)
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # MMAR paths not in the image, with why
 
 
 def engine() -> Any:
@@ -101,24 +101,38 @@ def build_image(request: BuildRequest, client: Any | None = None, progress: Call
 
     Raises:
         MmarLayoutError: the MMAR folder is not an MMAR.
+        ConfigError: custom/ hides another module, or a link leads out of the MMAR.
         HostError: no engine is reachable.
         MmarRunnerError: the build failed (the engine's own message is included).
     """
-    client = client or engine()
     emit = progress or (lambda line: logger.info("%s", line))
     with tempfile.TemporaryDirectory(prefix="mmar-build-") as scratch:
         context = Path(scratch)
-        mmar_digest = _stage_context(request, context)
+        mmar_digest, staged = _stage_mmar(request.mmar, context / "mmar", request.allow_outside_links)
+        client = client or engine()  # bad input is refused before the engine is asked
+        _stage_build_files(request, context)
+        for path, reason in staged.left_out:
+            emit(f"left out of the image: {path} ({reason})")
         air_gapped = request.wheelhouse is not None and wheelhouse_covers_lock(context / "wheelhouse", request.lock)
         args = _build_args(request, client, mmar_digest)
         target = "bundle" if request.mmar else "runtime"
         emit(f"building {request.tag} (stage {target}, {'air-gapped' if air_gapped else 'network: host'}, base {args['BASE_IMAGE']})")
         started = time.perf_counter()
         image_id = _run_build(client, context, request, target, args, "none" if air_gapped else "host", emit)
-    return BuildResult(request.tag, image_id, time.perf_counter() - started, air_gapped, mmar_digest, args)
+    return BuildResult(request.tag, image_id, time.perf_counter() - started, air_gapped, mmar_digest, args, staged.left_out)
 
 
-def _stage_context(request: BuildRequest, context: Path) -> str | None:
+def _stage_mmar(mmar: Path | None, target: Path, allow_outside_links: bool) -> tuple[str | None, StagedMmar]:
+    """The MMAR's part of the context (empty for the runtime stage), and its digest."""
+    if mmar is None:
+        target.mkdir()
+        return None, StagedMmar()
+    staged = stage_mmar(_checked_mmar(mmar), target, allow_outside_links)
+    return folder_digest(target), staged
+
+
+def _stage_build_files(request: BuildRequest, context: Path) -> None:
+    """Everything else the Dockerfile copies: the lock, the wheels, CA certificates, mmar's wheel and the SBOM."""
     shutil.copy2(IMAGE_DIR / "Dockerfile", context / "Dockerfile")
     if not request.lock.is_file():
         raise MmarRunnerError(f"--lock {request.lock}: file not found")
@@ -131,17 +145,36 @@ def _stage_context(request: BuildRequest, context: Path) -> str | None:
             raise MmarRunnerError(f"--ca-cert {cert}: file not found")
         shutil.copy2(cert, context / "build-ca" / f"extra-{index}.crt")
     _runner_wheel(context / "dist")
-    mmar_dir = context / "mmar"
-    if request.mmar is None:
-        mmar_dir.mkdir()
-        return None
-    source = request.mmar.expanduser().resolve()
+    write_sbom(request.lock, context / "sbom" / SBOM_NAME)
+
+
+def _checked_mmar(mmar: Path) -> Path:
+    """The MMAR folder, refused when it is not one or when custom/ would hide another module in the image."""
+    source = mmar.expanduser().resolve()
     if not (source / "config").is_dir():
         raise MmarLayoutError(f"{source}: not an MMAR (no config/ folder)")
-    shutil.copytree(source, mmar_dir, ignore=shutil.ignore_patterns(*MMAR_EXCLUDED), symlinks=False)
-    for folder in KEPT_EMPTY:
-        (mmar_dir / folder).mkdir(exist_ok=True)
-    return folder_digest(mmar_dir)
+    shadowing = shadowed_modules(source)
+    if shadowing:
+        raise ConfigError(shadowing)
+    return source
+
+
+SBOM_NAME = "sbom.cdx.json"
+
+
+def write_sbom(lock: Path, out: Path) -> None:
+    """A CycloneDX SBOM of what the image installs (every locked wheel, with its hash), by CycloneDX's own tool.
+
+    Reproducible (no timestamp or serial number), so an unchanged lock keeps the image's cached layers.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([sys.executable, "-m", "cyclonedx_py", "requirements", "--pyproject", str(IMAGE_DIR.parents[1] / "pyproject.toml"),
+                           "--output-reproducible", "--of", "JSON", "-o", str(out), str(lock)], capture_output=True, text=True)
+    if done.returncode != 0 or not out.is_file():
+        if "No module named cyclonedx_py" in done.stderr:
+            raise MmarRunnerError("mmar build writes an SBOM with CycloneDX's tool, which is not installed",
+                                  hint="pip install 'mmar-runner[image]'")
+        raise MmarRunnerError(f"writing the image's SBOM failed: {first_line(RuntimeError(done.stderr.strip() or done.returncode))}")
 
 
 def _link_tree(source: Path | None, target: Path, pattern: str) -> None:

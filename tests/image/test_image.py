@@ -6,7 +6,9 @@ Every test here uses the session's engine, Debian base image and wheelhouse (tes
 from __future__ import annotations
 
 import json
+import mmap
 import shutil
+import tarfile
 import time
 import uuid
 from pathlib import Path
@@ -170,3 +172,55 @@ def test_proxy_build_keeps_the_ca_certificate_out_of_the_image(docker_host: str,
     assert marker.encode() not in exported
     body = [line for line in proxy_cas[0].read_text().splitlines() if line and "-----" not in line][3]
     assert body.encode() not in exported, "the proxy's CA certificate is in the image"
+
+
+# Planted in an MMAR before `mmar build` (issue 14): each holds a marker that must not be anywhere in the image.
+PLANTED_SECRETS = (".ssh/id_rsa", "custom/deep/.env", "config/Credentials-prod.json", "custom/tls/server.PEM",
+                   ".docker/config.json", ".kube/config", ".aws/credentials", "custom/.git-credentials")
+
+
+def test_the_image_holds_the_mmar_and_nothing_else(docker_host: str, runtime_image: str, base_image: str,
+                                                   wheelhouse: Path, data: Path, tmp_path: Path) -> None:
+    """Secrets at any depth stay out (exported file system searched), a package under custom/ goes in and imports."""
+    bundle = tmp_path / "attacked"
+    shutil.copytree(DEMO_BUNDLE, bundle, ignore=shutil.ignore_patterns("data", "models", "eval"))
+    marker = f"mmar-test-secret-{uuid.uuid4().hex}"
+    for path in PLANTED_SECRETS:
+        (bundle / path).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / path).write_text(f"{marker} {path}\n")
+    (bundle / "custom" / "models").mkdir(parents=True, exist_ok=True)
+    (bundle / "custom" / "models" / "__init__.py").write_text("")
+    (bundle / "custom" / "models" / "net.py").write_text(
+        "from monai.networks.nets import UNet\n\n\nclass Net(UNet):\n    \"\"\"The demo's UNet, from a package under custom/.\"\"\"\n")
+    config_file = bundle / "config" / "config_train.json"
+    config = json.loads(config_file.read_text())
+    config["train"]["model"] = {"path": "models.net.Net", "args": config["train"]["model"]["args"]}
+    config_file.write_text(json.dumps(config))
+    tag = "mmar-test/attacked:test"
+    result = build_image(BuildRequest(bundle, tag, base_image, wheelhouse), progress=lambda line: None)
+    left_out = dict(result.left_out)
+    assert all(any(path == gone or path.startswith(gone + "/") for gone in left_out) for path in PLANTED_SECRETS), left_out
+    assert set(left_out.values()) == {"looks like a secret"}
+
+    exported = tmp_path / "image-fs.tar"
+    container = docker(docker_host, "create", "--entrypoint", "/bin/true", tag).stdout.strip()
+    try:
+        docker(docker_host, "export", "-o", str(exported), container)
+    finally:
+        docker(docker_host, "rm", container, check=False)
+    with exported.open("rb") as raw, mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as whole:
+        assert whole.find(marker.encode()) == -1, "a secret planted in the MMAR is in the image"
+    with tarfile.open(exported) as image_fs:
+        names = {member.name for member in image_fs.getmembers() if member.isfile()}
+        sbom = json.loads(image_fs.extractfile("opt/sbom/sbom.cdx.json").read())  # type: ignore[union-attr]
+    assert {"opt/mmar/custom/models/__init__.py", "opt/mmar/custom/models/net.py"} <= names
+    assert not [name for name in names if name.startswith(("opt/mmar/.ssh/", "opt/mmar/.kube/", "opt/mmar/.aws/", "opt/mmar/.docker/"))]
+
+    checked = run(docker_host, tag, "check", out=out_dir(tmp_path), data=data, check=False)
+    assert checked.returncode == 0, checked.stderr[-2000:]  # type: ignore[attr-defined]  # custom/models imports in the image
+
+    info = json.loads(docker(docker_host, "image", "inspect", tag).stdout)[0]
+    assert info["Config"]["Labels"]["io.mmar-runner.sbom"] == "/opt/sbom/sbom.cdx.json"
+    listed = {(component["name"].lower(), component.get("version")) for component in sbom["components"]}
+    assert {(name.lower(), version) for name, version in lock_versions().items()} <= listed, "the SBOM misses locked wheels"
+    assert sbom["bomFormat"] == "CycloneDX"
