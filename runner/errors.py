@@ -12,6 +12,7 @@ from dataclasses import dataclass
 BAD_INPUT_EXIT = 2
 RUNTIME_FAILURE_EXIT = 1
 HOST_UNSUITABLE_EXIT = 3
+PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later"; distinct from failure (1) and bad input (2)
 
 
 def first_line(exc: BaseException) -> str:
@@ -100,3 +101,33 @@ class ImageBuildError(MmarRunnerError):
     """The engine failed an image build; its own message says why."""
 
     exit_code = RUNTIME_FAILURE_EXIT
+
+
+class PreemptedError(MmarRunnerError):
+    """Training stopped on SIGTERM after writing a resume checkpoint; run again to continue."""
+
+    exit_code = PREEMPTED_EXIT
+
+
+class RunLockedError(MmarRunnerError):
+    """Another run holds the output folder: two runs must never write the same files (bad input, exit 2)."""
+
+
+class OutputWriteError(RunFailedError):
+    """An output could not be written: the disk is full or read-only. Earlier outputs are intact."""
+
+
+class DataCaseError(MmarRunnerError):
+    """One datalist entry cannot be loaded or transformed: bad input (exit 2), named by datalist, key and index.
+
+    Raised in DataLoader worker processes too, where torch re-raises it in the main process with
+    only a message (its own traceback text around ours): the message is recovered from that.
+    """
+
+    HINT = "fix or remove that entry of the datalist (mmar check --data reads every file's header first)"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        marker = f"{type(self).__name__}: "
+        if message.startswith(f"Caught {type(self).__name__}") and marker in message:
+            message = message.rsplit(marker, 1)[1].strip()
+        super().__init__(message, hint or self.HINT)

@@ -35,7 +35,7 @@ def test_invalid_json_names_line_and_column(make_mmar: Callable[..., Path]) -> N
 
 def test_duplicate_keys_are_rejected(make_mmar: Callable[..., Path]) -> None:
     root = make_mmar(config='{"epochs": 1, "epochs": 2, "train": {}}')
-    assert_bad_input(invoke("check", str(root)), f"{CONFIG}: duplicate key 'epochs'")
+    assert_bad_input(invoke("check", str(root)), f"{CONFIG}: epochs: duplicate key 'epochs' (line 1)")
 
 
 def test_missing_train_section(make_mmar: Callable[..., Path]) -> None:
