@@ -35,6 +35,10 @@ ConfigOpt = Annotated[Optional[str], typer.Option("-c", "--config", help="Config
 EnvOpt = Annotated[Optional[str], typer.Option("-e", "--environment", help="environment.json, relative to the MMAR root. [default: config/environment.json]", show_default=False)]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override variables: --set epochs=2 learning_rate=1e-3", show_default=False)]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Debug logging; show error causes.")]
+LockWaitOpt = Annotated[float, typer.Option("--lock-wait", min=0, envvar="MMAR_LOCK_WAIT_S", metavar="SECONDS",
+                                            help="Wait this long for an output folder another run holds, then exit 2.")]
+FreshOpt = Annotated[bool, typer.Option("--fresh", help="Start from the beginning: remove the output folder's resume checkpoints.")]
+ProgressOpt = Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")]
 
 QUIET_LIBRARIES = ("ignite", "monai", "torch", "PIL", "matplotlib", "h5py", "urllib3", "filelock", "numexpr", "tensorboard")
 
@@ -77,38 +81,43 @@ def _mmar(positional: Path | None, option: Path | None) -> Path:
     return chosen
 
 
-def _unexpected(exc: Exception, verbose: bool) -> None:
+def _unexpected(exc: Exception, verbose: bool, who: str = "") -> None:
     """A failure we did not anticipate: one line by default, the traceback with -v."""
     if verbose:
         raise exc
-    typer.echo(f"error: unexpected failure: {type(exc).__name__}: {exc}\n  hint: run again with -v for the traceback", err=True)
+    typer.echo(f"error: {who}unexpected failure: {type(exc).__name__}: {exc}\n  hint: run again with -v for the traceback", err=True)
     raise typer.Exit(1)
 
 
-def _reporting_errors(verbose: bool, work: Callable[[], Any]) -> Any:
-    """Run a command's work: bad input exits 2 with its message, anything unexpected exits 1 in one line."""
+def _reporting_errors(verbose: bool, work: Callable[[], Any], who: str = "") -> Any:
+    """Run a command's work: bad input exits 2 with its message, anything unexpected exits 1 in one line.
+
+    ``who`` prefixes the message (``rank 1: `` under torchrun, so the launcher can tell ranks apart).
+    """
     try:
         return work()
     except typer.Exit:
         raise
     except MmarRunnerError as exc:
-        _fail(exc, verbose)
+        _fail(exc, verbose, who)
     except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
-        _unexpected(exc, verbose)
+        _unexpected(exc, verbose, who)
 
 
-def _fail(exc: MmarRunnerError, verbose: bool) -> None:
+def _fail(exc: MmarRunnerError, verbose: bool, who: str = "") -> None:
     if verbose and exc.__cause__ is not None:
         import traceback
 
         traceback.print_exception(exc.__cause__, file=sys.stderr)
-    typer.echo(f"error: {exc.render()}", err=True)
+    typer.echo(f"error: {who}{exc.render()}", err=True)
     raise typer.Exit(exc.exit_code)
 
 
 @app.command()
 def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
-          set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+          set_: SetOpt = None, verbose: VerboseOpt = False,
+          data: Annotated[bool, typer.Option("--data", help="Also open every datalist file: headers, image/label shapes, "
+                                                               "label values (a sample, within 120 s).")] = False) -> None:
     """Validate an MMAR: config schema, variables, components, references, datalist. Builds nothing heavy.
 
     Checks config_train.json, or any other config given with -c (validation and inference configs too).
@@ -121,7 +130,7 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
 
     def work() -> Any:
         loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], strict=False, kind=None)
-        for warning in check_mmar(loaded):
+        for warning in check_mmar(loaded, inspect_data=data):
             logger.warning("%s", warning.render())
         return loaded
 
@@ -133,25 +142,47 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
 
 @app.command()
 def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
-          set_: SetOpt = None, verbose: VerboseOpt = False,
-          progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True,
+          set_: SetOpt = None, verbose: VerboseOpt = False, progress: ProgressOpt = True, fresh: FreshOpt = False,
+          lock_wait: LockWaitOpt = 0.0,
           max_iterations: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many iterations (short checks).")] = None,
           nproc: Annotated[Optional[int], typer.Option(min=1, help="Processes on this node under torchrun (GPUs: one per device; CPU: gloo).")] = None,
           nnodes: Annotated[int, typer.Option(min=1, help="Nodes in the job (torchrun, static rendezvous).")] = 1,
           node_rank: Annotated[int, typer.Option(min=0, help="This node's index.")] = 0,
           master_addr: Annotated[Optional[str], typer.Option(help="Host of node 0 (several nodes).")] = None,
           master_port: Annotated[int, typer.Option(help="Rendezvous port on node 0.")] = 29500) -> None:
-    """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json."""
-    nodes = NodeLayout(nnodes, node_rank, master_addr, master_port)
-    _train("train", mmar, m, config, environment, set_ or [], verbose, progress, max_iterations, nproc, nodes)
+    """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json.
+
+    A run stopped by SIGTERM (exit 75) continues from its resume checkpoint when started again, as long as
+    its inputs (config, custom/, datalists) are unchanged.
+    """
+    options = TrainOptions(progress, fresh, lock_wait, max_iterations)
+    _train("train", mmar, m, config, environment, set_ or [], verbose, options, nproc, NodeLayout(nnodes, node_rank, master_addr, master_port))
 
 
 @app.command()
 def finetune(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
-             set_: SetOpt = None, verbose: VerboseOpt = False,
-             progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True) -> None:
+             set_: SetOpt = None, verbose: VerboseOpt = False, progress: ProgressOpt = True, fresh: FreshOpt = False,
+             lock_wait: LockWaitOpt = 0.0) -> None:
     """Train starting from the checkpoint at MMAR_CKPT: train with dont_load_ckpt_model=False, as Clara's finetune.sh."""
-    _train("finetune", mmar, m, config, environment, [FINETUNE_SET, *(set_ or [])], verbose, progress)
+    _train("finetune", mmar, m, config, environment, [FINETUNE_SET, *(set_ or [])], verbose, TrainOptions(progress, fresh, lock_wait))
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How a training command runs, beyond the config: progress bar, resume, the output folder's lock."""
+
+    progress: bool = True
+    fresh: bool = False
+    lock_wait_s: float = 0.0
+    max_iterations: int | None = None
+
+    def argv(self) -> list[str]:
+        """The same options for the processes torchrun starts."""
+        words = ["--no-progress"]
+        words += ["--fresh"] if self.fresh else []
+        words += ["--lock-wait", f"{self.lock_wait_s:g}"] if self.lock_wait_s else []
+        words += ["--max-iterations", str(self.max_iterations)] if self.max_iterations else []
+        return words
 
 
 FINETUNE_SET = "dont_load_ckpt_model=False"
@@ -174,8 +205,7 @@ class NodeLayout:
 
 
 def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
-           sets: list[str], verbose: bool, progress: bool, max_iterations: int | None = None, nproc: int | None = None,
-           nodes: NodeLayout = NodeLayout()) -> None:
+           sets: list[str], verbose: bool, options: TrainOptions, nproc: int | None = None, nodes: NodeLayout = NodeLayout()) -> None:
     _setup_logging(verbose)
     from runner.config.load import load_train_config
     from runner.workflow.distributed import context_from_env, launch, processes_wanted
@@ -187,22 +217,29 @@ def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, 
             logging.getLogger(name).setLevel(logging.WARNING)  # one voice: rank 0 reports
 
     def work() -> Any:
-        loaded = load_train_config(_mmar(mmar, m), config, environment, sets)
+        loaded = load_train_config(_mmar(mmar, m), config, environment, sets, strict=False)
+        if loaded.errors:  # with every component and datalist problem too, in one report (exit 2)
+            from runner.components.check import check_mmar
+
+            check_mmar(loaded)
         if not context.distributed:
             processes = processes_wanted(nproc, loaded.model.multi_gpu, loaded.file)
             if nodes.nnodes > 1 and not nodes.master_addr:
                 raise MmarRunnerError("--nnodes > 1 needs --master-addr (the host of node 0)")
             if processes > 1 or nodes.nnodes > 1:
-                argv = [command, str(loaded.mmar.root), "--no-progress", "-c", str(loaded.mmar.config_file)]
+                from runner.components.check import check_mmar
+
+                check_mmar(loaded)  # bad input: one report here, not one per worker
+                argv = [command, str(loaded.mmar.root), *options.argv(), "-c", str(loaded.mmar.config_file)]
                 argv += ["-e", str(loaded.mmar.environment_file)] if loaded.mmar.environment_file else []
-                argv += ["--max-iterations", str(max_iterations)] if max_iterations else []
                 argv += ["--set", *sets] if sets else []
                 raise typer.Exit(launch(argv, processes, nodes.nnodes, nodes.node_rank, nodes.master_addr, nodes.master_port))
         if context.is_main:
             _print_conf(loaded)
-        return run_training(loaded, command=command, show_progress=progress, max_iterations=max_iterations)
+        return run_training(loaded, command=command, show_progress=options.progress, max_iterations=options.max_iterations,
+                            lock_wait_s=options.lock_wait_s, fresh=options.fresh)
 
-    result = _reporting_errors(verbose, work)
+    result = _reporting_errors(verbose, work, f"rank {context.rank}: " if context.distributed else "")
     if not context.is_main:
         return
     typer.echo(f"final model:   {result.final_model}")
@@ -218,16 +255,16 @@ def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, 
 
 
 def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
-              set_: list[str] | None, verbose: bool) -> None:
+              set_: list[str] | None, verbose: bool, lock_wait: float) -> None:
     _setup_logging(verbose)
     from runner.config import kinds
     from runner.config.load import load_config
     from runner.workflow.evaluate import run_evaluation  # pins the process env before torch loads
 
     def work() -> Any:
-        loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], kind=getattr(kinds, kind_name))
+        loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], strict=False, kind=getattr(kinds, kind_name))
         _print_conf(loaded)
-        return run_evaluation(loaded, command)
+        return run_evaluation(loaded, command, lock_wait)  # checks first: every problem at once
 
     result = _reporting_errors(verbose, work)
     for name, value in result.metrics.items():
@@ -240,16 +277,16 @@ def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, c
 
 @app.command()
 def validate(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
-             set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+             set_: SetOpt = None, verbose: VerboseOpt = False, lock_wait: LockWaitOpt = 0.0) -> None:
     """Score a trained model on labelled data with config/config_validation.json; writes to MMAR_EVAL_OUTPUT_PATH."""
-    _evaluate("validate", "VALIDATION", mmar, m, config, environment, set_, verbose)
+    _evaluate("validate", "VALIDATION", mmar, m, config, environment, set_, verbose, lock_wait)
 
 
 @app.command()
 def infer(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
-          set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+          set_: SetOpt = None, verbose: VerboseOpt = False, lock_wait: LockWaitOpt = 0.0) -> None:
     """Predict with config/config_inference.json; predictions are saved under MMAR_EVAL_OUTPUT_PATH."""
-    _evaluate("infer", "INFERENCE", mmar, m, config, environment, set_, verbose)
+    _evaluate("infer", "INFERENCE", mmar, m, config, environment, set_, verbose, lock_wait)
 
 
 @app.command()

@@ -39,6 +39,7 @@ IMAGE_REFERENCE = re.compile(r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[
                              r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 CPUS_PER_GPU, CPUS_WITHOUT_GPU = 8, 4
+LOCK_WAIT_MARGIN_S = 60  # beyond the grace period, for the old pod's file system to let go of the lock
 MEMORY_GI_PER_GPU, MEMORY_GI_WITHOUT_GPU = 32, 16
 
 
@@ -131,7 +132,9 @@ def render(request: K8sRequest) -> list[Any]:
     multi = request.nodes > 1
     service = f"{name}-rdzv"
     args = _container_args(request, name, service)
-    env = [k8s.V1EnvVar(name="OMP_NUM_THREADS", value="1")]
+    # A replacement pod waits for /out while the pod it replaces writes its resume checkpoint (runner.workflow.lock).
+    env = [k8s.V1EnvVar(name="OMP_NUM_THREADS", value="1"),
+           k8s.V1EnvVar(name="MMAR_LOCK_WAIT_S", value=str(request.grace_seconds + LOCK_WAIT_MARGIN_S))]
     if multi:
         env.append(k8s.V1EnvVar(name="JOB_COMPLETION_INDEX", value_from=k8s.V1EnvVarSource(
             field_ref=k8s.V1ObjectFieldSelector(field_path="metadata.annotations['batch.kubernetes.io/job-completion-index']"))))

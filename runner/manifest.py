@@ -1,8 +1,8 @@
 """The run manifest (``<MMAR_CKPT_DIR>/run_manifest.json``) and canonical tensor digests.
 
-A manifest is written with ``status: "running"`` when training starts, replaced by ``"failed"``
-(with the error) or ``"completed"`` (with the weights digest), so the file beside the weights
-always describes the run that wrote them.
+What a manifest holds is gathered here; when it is written (``running``, then ``completed``,
+``failed`` or ``preempted``) is the run session's business (:mod:`runner.workflow.session`), so the
+file beside the weights always describes the run that wrote them.
 
 ``weights_digest`` hashes tensor *contents* (name, dtype, shape, raw bytes in name order), never
 the bytes of a ``torch.save`` file, whose zip records can differ for identical tensors.
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ConfigIssue
-from runner.jsonio import canonical_json, write_json_atomic
+from runner.jsonio import canonical_json
 
 if TYPE_CHECKING:
     from runner.config.load import LoadedConfig
@@ -102,18 +102,26 @@ def file_digest(path: Path) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def folder_digest(folder: Path) -> str | None:
-    """sha256 over the relative paths and bytes of a folder's files (caches excluded); None if absent.
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of each file under ``folder`` by relative path (caches excluded); empty when absent.
 
-    For ``custom/``: two runs with the same config but different BYOC code must not look alike.
+    For ``custom/``: two runs with the same config but different BYOC code must not look alike, and
+    a resume after an edit must name the file that changed.
     """
+    if not folder.is_dir():
+        return {}
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    return {path.relative_to(folder).as_posix(): file_digest(path) for path in files}
+
+
+def folder_digest(folder: Path) -> str | None:
+    """sha256 over the relative paths and digests of a folder's files (see :func:`file_digests`); None if absent."""
     if not folder.is_dir():
         return None
     digest = hashlib.sha256()
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-    for path in files:
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(file_digest(path).encode() + b"\0")
+    for name, file_hash in file_digests(folder).items():
+        digest.update(name.encode() + b"\0")
+        digest.update(file_hash.encode() + b"\0")
     return "sha256:" + digest.hexdigest()
 
 
@@ -234,9 +242,3 @@ def manifest_base(
         "invocation": invocation(),
         "reproduce": reproduce_command(mmar.root, mmar.config_file, mmar.environment_file, loaded.overrides, loaded.seed, command),
     }
-
-
-def write_manifest(folder: Path, manifest: Mapping[str, Any], name: str = MANIFEST_NAME) -> Path:
-    path = folder / name
-    write_json_atomic(path, {"manifest_version": MANIFEST_VERSION, **manifest})
-    return path

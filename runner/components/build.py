@@ -22,18 +22,17 @@ from runner.components.saved_models import load_eval_model
 from runner.components.wiring import (
     CLASS_CHECKED,
     OBJECT_NAMES_TO_SLOTS,
+    adapt_built,
     adapt_distributed,
     adapt_explicit,
     implicit_providers,
-    is_subclass,
 )
 from runner.config.load import LoadedConfig
 from runner.config.models import CheckpointModel, ComponentSpec, EvalConfig, RefSpec, TorchScriptModel
 from runner.errors import ComponentError, MmarRunnerError
 from runner.jsonio import load_json
-from runner.legacy.batched_output import attach_batched_view
 from runner.legacy.transform_arrays import ArrayKind, array_kinds, wants_legacy_arrays, with_legacy_arrays
-from runner.mmar import resolve_in_mmar
+from runner.mmar import display_path, resolve_in_mmar
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +194,11 @@ class Builder:
         if slot in TRANSFORM_LISTS:
             from monai.transforms import Compose
 
-            return Compose(self._build_list(section, slot))
+            from runner.data.cases import LocatedCompose
+
+            transforms = self._build_list(section, slot)
+            cases = self.case_index(section) if slot == "pre_transforms" else None
+            return LocatedCompose(transforms, cases) if cases is not None else Compose(transforms)
         if slot == "handlers":
             return self._build_list(section, slot)
         if slot in ("key_metric", "additional_metrics"):
@@ -285,7 +288,7 @@ class Builder:
         check_binding(target, kwargs, spec.label, self.file, config_path)
         try:
             obj = target(**kwargs)
-        except ComponentError:
+        except MmarRunnerError:  # a component error inside, or a datalist case that fails while a cache fills
             raise
         except Exception as exc:  # noqa: BLE001 - constructor of user or library code
             where = user_code_location(exc)
@@ -294,9 +297,7 @@ class Builder:
             require_handler(obj, spec.label, self.file, config_path)
         elif slot == "iteration":
             return self._checked_iteration(obj, section, spec, config_path)
-        elif slot in ("trainer", "evaluator") and is_subclass(type(obj), "monai.engines.Workflow"):
-            attach_batched_view(obj)  # Clara 4.0 handlers index the output by key: output["loss"]
-        return obj
+        return adapt_built(obj)
 
     def _checked_iteration(self, iteration: Any, section: str, spec: ComponentSpec, config_path: str) -> CheckedIteration:
         require_iteration(iteration, spec.label, self.file, config_path)
@@ -332,6 +333,16 @@ class Builder:
         except (TypeError, ValueError, KeyError, OSError) as exc:
             raise ComponentError(self.file, f"{path}.data_list_file_path",
                                  f"{file}: '{key}' is not a Decathlon-style list of objects: {exc}") from None
+
+    def case_index(self, section: str) -> Any:
+        """The section's datalist entries by file (runner.data.cases), so a failing pre-transform names its case."""
+        from runner.data.cases import CaseIndex
+
+        spec = self.spec(section, "dataset")
+        if spec is None or not getattr(spec, "data_list_file_path", None):
+            return None
+        file, _, key = self.datalist_source(section)
+        return CaseIndex.from_entries(display_path(self.loaded.mmar.root, file), key, self.datalist(section))
 
     def cache_dir(self, section: str) -> str:
         """A dataset cache folder for ``section`` under MMAR_CACHE_DIR (default ``<MMAR_CKPT_DIR>/cache``)."""

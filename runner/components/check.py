@@ -7,6 +7,7 @@ signature), but no model, dataset or engine is created and nothing is written.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -23,27 +24,31 @@ from runner.config.models import ComponentSpec, RefSpec, TorchScriptModel
 from runner.errors import ComponentError, ConfigError, ConfigIssue
 from runner.legacy.clara_code import mmar_code
 from runner.legacy.custom_imports import check_custom_imports
-from runner.mmar import resolve_in_mmar, shadowed_modules
+from runner.mmar import display_path, resolve_in_mmar, shadowed_modules
+
+logger = logging.getLogger(__name__)
 
 
-def check_mmar(loaded: LoadedConfig) -> list[ConfigIssue]:
+def check_mmar(loaded: LoadedConfig, inspect_data: bool = False) -> list[ConfigIssue]:
     """Everything ``mmar check`` reports, in one pass; raises ``ConfigError`` if any is an error.
 
     Returns the warnings. Includes what loading deferred (``LoadedConfig.errors``) and runs the
     component check with the MMAR's ``custom/`` importable. ``mmar train`` runs it too.
+    ``inspect_data`` (``mmar check --data``) also opens every file of the datalists.
     """
     shadowing = shadowed_modules(loaded.mmar.root)
     if shadowing:  # reported before anything imports custom/: importing would run the impostor
         raise ConfigError([*loaded.errors, *shadowing])
     with mmar_code(loaded.mmar.root):
-        issues = [*loaded.errors, *loaded.warnings, *check_custom_imports(loaded.mmar.root), *check_components(loaded)]
+        issues = [*loaded.errors, *loaded.warnings, *check_custom_imports(loaded.mmar.root),
+                  *check_components(loaded, inspect_data)]
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise ConfigError(errors)
     return issues
 
 
-def check_components(loaded: LoadedConfig) -> list[ConfigIssue]:
+def check_components(loaded: LoadedConfig, inspect_data: bool = False) -> list[ConfigIssue]:
     """Every issue found in the components of ``loaded``; warnings have severity "warning"."""
     builder = Builder(loaded, device="cpu", amp=False)
     issues: list[ConfigIssue] = []
@@ -58,6 +63,8 @@ def check_components(loaded: LoadedConfig) -> list[ConfigIssue]:
                 _check_one(builder, item.section, item.slot, item.spec, item.path, issues)
         except ComponentError as exc:
             issues.append(exc.issue)
+    if inspect_data:
+        issues += _inspect_data(builder)
     if loaded.kind.flat:
         issues += _check_saved_model(loaded)
         issues += check_outputs(loaded, "MMAR_EVAL_OUTPUT_PATH")
@@ -98,6 +105,10 @@ def _check_one(builder: Builder, section: str, slot: str, spec: ComponentSpec, p
     names = set(spec.args)
     names |= {n for n in implicit_providers(builder, section, slot, target) if accepts(target, n)}
     check_binding(target, names, spec.label, builder.file, path)
+    if slot == "trainer" and _no_epochs(spec.args.get("max_epochs")):
+        issues.append(ConfigIssue(builder.file, f"{path}.args.max_epochs", f"max_epochs must be at least 1, got "
+                                  f"{spec.args['max_epochs']!r}: the run would train nothing and save an untrained model",
+                                  hint="set the epochs variable (or max_epochs) to 1 or more"))
     if slot == "dataset" and spec.args.get("weights_only") is False:
         issues.append(ConfigIssue(builder.file, f"{path}.args.weights_only", "false would unpickle files from the output folder "
                                   "(the dataset's cache), which is data: a file put there would run", hint="leave weights_only out"))
@@ -136,16 +147,58 @@ def _check_datalist(builder: Builder, section: str, issues: list[ConfigIssue]) -
     if not entries:
         issues.append(ConfigIssue(builder.file, f"{section}.dataset.data_list_key", f"datalist key '{key}' is empty"))
     missing = [
-        f"{key}[{index}].{field}: {value}"
+        f"{key}[{index}].{field}{suffix}: {path}"
         for index, entry in enumerate(entries)
         for field, value in entry.items()
-        if isinstance(value, str) and ("/" in value or "." in value) and not Path(value).exists()
-        and (field != "label" or builder.segmentation)
+        if field != "label" or builder.segmentation
+        for suffix, path in _path_values(value)
+        if not Path(path).exists()
     ]
     if missing:
         shown = "; ".join(missing[:MAX_MISSING_FILES_SHOWN]) + (f"; and {len(missing) - MAX_MISSING_FILES_SHOWN} more" if len(missing) > MAX_MISSING_FILES_SHOWN else "")
         issues.append(ConfigIssue(builder.file, where, f"{file}: {len(missing)} file(s) not found: {shown}",
                                   "check DATA_ROOT (environment.json or --set DATA_ROOT=...)"))
+
+
+def _no_epochs(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value < 1
+
+
+def _path_values(value: Any) -> list[tuple[str, str]]:
+    """The file paths in a datalist field, with their place: ``("", path)``, or ``("[1]", path)`` in a list."""
+    if isinstance(value, str) and ("/" in value or "." in value):
+        return [("", value)]
+    if isinstance(value, list):
+        return [(f"[{i}]", item) for i, item in enumerate(value) if isinstance(item, str) and ("/" in item or "." in item)]
+    return []
+
+
+def _inspect_data(builder: Builder) -> list[ConfigIssue]:
+    """``mmar check --data``: every file of each datalist opened (runner.data.inspect), every bad case listed."""
+    from runner.data.inspect import inspect_datalist
+
+    issues: list[ConfigIssue] = []
+    for section in ("train", "validate"):
+        spec = builder.spec(section, "dataset")
+        if spec is None or not getattr(spec, "data_list_file_path", None):
+            continue
+        try:
+            entries = builder.datalist(section)
+        except ComponentError:
+            continue  # reported by the datalist check
+        file, _, key = builder.datalist_source(section)
+        report = inspect_datalist(display_path(builder.loaded.mmar.root, file), key, entries, _classes(builder.loaded))
+        logger.info("data: %s", report.summary(key))
+        issues += report.issues
+    return issues
+
+
+def _classes(loaded: LoadedConfig) -> int | None:
+    """How many classes the network predicts (its ``out_channels``), for checking label values; None if unknown."""
+    model = loaded.model.enabled_model if loaded.kind.flat else loaded.model.train.model
+    args = getattr(model, "args", None) or {}
+    value = args.get("out_channels", args.get("num_classes", args.get("n_classes")))
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def check_outputs(loaded: LoadedConfig, where: str = "MMAR_CKPT_DIR") -> list[ConfigIssue]:

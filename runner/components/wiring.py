@@ -22,6 +22,8 @@ CheckpointSaver    save_dir = MMAR_CKPT_DIR; save_dict names -> objects;
 CheckpointLoader   load_dict names -> objects; map_location = the run's device
 SmartCacheHandler  smartcacher = the section's dataset
 MONAI 0.8 defaults see MONAI_08_DEFAULTS (LoadImaged image_only=False, ...)
+once built         see BUILT_ADAPTERS: CheckpointSaver writes atomically; StatsHandler leaves the error
+                   to the CLI; engines answer output["loss"]
 TensorBoard*       log_dir = MMAR_CKPT_DIR
 trainer (engines)  device, max_epochs = epochs, train_data_loader, network, optimizer,
                    loss_function, inferer, postprocessing, key_train_metric,
@@ -212,9 +214,55 @@ def adapt_distributed(builder: Builder, section: str, slot: str, target: Any, kw
     from runner.determinism import derive_seed
     from runner.workflow.distributed import DistContext, distributed_sampler
 
+    cases = len(kwargs["dataset"]) if hasattr(kwargs["dataset"], "__len__") else None
+    if cases is not None and cases < builder.world_size:
+        from runner.errors import ComponentError
+
+        raise ComponentError(builder.file, f"{section}.dataset", f"{cases} case(s) for {builder.world_size} processes: each "
+                             f"process {'trains' if section == 'train' else 'validates'} its own share, so each needs a case",
+                             hint=f"give the {section} datalist at least {builder.world_size} cases, or run fewer processes (--nproc)")
     kwargs = dict(kwargs)
     shuffle = bool(kwargs.pop("shuffle", False))
     context = DistContext(builder.rank, builder.rank, builder.world_size)
     kwargs["sampler"] = distributed_sampler(kwargs["dataset"], context, shuffle and section == "train",
                                             derive_seed(builder.loaded.seed, f"{section}.sampler"))
     return kwargs
+
+
+def _atomic_checkpoint_saver(saver: Any) -> Any:
+    from runner.components.atomic_checkpoints import atomic_checkpoint_saver
+
+    return atomic_checkpoint_saver(saver)
+
+
+def _batched_view(engine: Any) -> Any:
+    from runner.legacy.batched_output import attach_batched_view
+
+    attach_batched_view(engine)  # Clara 4.0 handlers index the output by key: output["loss"]
+    return engine
+
+
+def _reraise_quietly(handler: Any) -> Any:
+    """StatsHandler logs a full traceback for the exception that ends a run; the CLI reports it once, in one line."""
+
+    def exception_raised(engine: Any, error: BaseException) -> None:
+        raise error
+
+    handler.exception_raised = exception_raised
+    return handler
+
+
+# What the runner does to an object once it is built: (base class, adapter returning the object).
+BUILT_ADAPTERS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("monai.handlers.CheckpointSaver", _atomic_checkpoint_saver),  # atomic files; no final model on bad input
+    ("monai.handlers.StatsHandler", _reraise_quietly),  # one clear error line, not a traceback (-v shows it)
+    ("monai.engines.Workflow", _batched_view),
+)
+
+
+def adapt_built(obj: Any) -> Any:
+    """``obj`` after the adapters of :data:`BUILT_ADAPTERS` whose class it is an instance of."""
+    for dotted, adapter in BUILT_ADAPTERS:
+        if is_subclass(type(obj), dotted):
+            obj = adapter(obj)
+    return obj

@@ -7,6 +7,7 @@ Every problem from every phase is collected and raised together as one ``ConfigE
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import logging
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from runner.config.kinds import TRAIN, ConfigKind, foreign_config, kind_of
 from runner.config.models import Dialect, EnvironmentConfig, EvalConfig, TrainConfig
@@ -153,11 +154,8 @@ def load_config(
         search_point = describe_point(space, variables, chosen)
     issues += section_overrides(set_values, kind.sections)
     errors = [i for i in issues if i.severity == "error"]
-    try:
-        model = kind.schema.model_validate(resolved)
-    except ValidationError as exc:
-        errors += issues_from_validation(exc, mmar.config_name)
-        model = None
+    model, schema_errors = validate_salvaging(kind.schema, resolved, kind.sections, mmar.config_name)
+    errors += schema_errors
     if model is None or (errors and strict):
         raise ConfigError(_dedupe(errors))
     warnings: list[ConfigIssue] = [use.issue(mmar.config_name) for use in legacy.uses]
@@ -169,6 +167,51 @@ def load_config(
         )
     seed = model.determinism.random_seed if model.determinism else DEFAULT_SEED
     return LoadedConfig(mmar, model, resolved, variables, set_values, dialect, seed, warnings, _dedupe(errors), kind, search_point)
+
+
+SALVAGE_ROUNDS = 4
+PRUNED_ENTRY = {"name": "Identity", "disabled": True}  # keeps a list's indexes while its broken entry sits out
+
+
+def validate_salvaging(schema: type[BaseModel], resolved: dict[str, Any], sections: frozenset[str],
+                       file: str) -> tuple[Any, list[ConfigIssue]]:
+    """Validate; when that fails, still return a model of the rest of the config, with the schema's issues.
+
+    A bad seed must not hide an unknown component name (``mmar check`` reports every problem at
+    once): the keys the schema rejects are left out (top-level keys take their defaults, a broken
+    list entry is switched off in place so later indexes stay true) and the rest validated again,
+    so the component and datalist checks still run. None when nothing valid is left.
+    """
+    try:
+        return schema.model_validate(resolved), []
+    except ValidationError as exc:
+        issues, failed = issues_from_validation(exc, file), exc
+    candidate = resolved
+    for _ in range(SALVAGE_ROUNDS):
+        candidate = _pruned(candidate, [tuple(e["loc"]) for e in failed.errors(include_url=False)], sections)
+        try:
+            return schema.model_validate(candidate), issues
+        except ValidationError as exc:
+            failed = exc
+    return None, issues
+
+
+def _pruned(config: dict[str, Any], locations: list[tuple[Any, ...]], sections: frozenset[str]) -> dict[str, Any]:
+    pruned = copy.deepcopy(config)
+    for loc in locations:
+        if not loc:
+            continue
+        head = loc[0]
+        section = pruned.get(head) if head in sections else None
+        if not isinstance(section, dict) or len(loc) < 2:
+            pruned.pop(head, None)
+            continue
+        slot = section.get(loc[1])
+        if isinstance(slot, list) and len(loc) >= 3 and isinstance(loc[2], int) and loc[2] < len(slot):
+            slot[loc[2]] = dict(PRUNED_ENTRY)
+        else:
+            section.pop(loc[1], None)
+    return pruned
 
 
 def meaning_under(variables: Mapping[str, Any]) -> Callable[[Any], Any]:

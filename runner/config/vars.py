@@ -214,6 +214,11 @@ def resolve_variables(
     for key, value in anchored.items():
         new_value = substitute(value, anchored, file_for.get(key, "environment"), key, issues)
         resolved[key] = anchor_path(key, new_value, root)
+        if key in PATH_VARIABLES and resolved[key] is not None and not isinstance(resolved[key], str):
+            issues.append(ConfigIssue(file_for.get(key, "environment"), key,
+                                      f"{key} is a path and must be text, got {type(resolved[key]).__name__} {resolved[key]!r}",
+                                      hint=f'give one path, e.g. "{key}": "models"'))
+            resolved[key] = None  # not made into a folder named after a list
     return resolved, issues
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
-from pathlib import Path
 from typing import Any
 
 from runner import collector
@@ -14,6 +12,7 @@ from runner.config.load import LoadedConfig
 from runner.determinism import DeterminismSettings, derive_seed, seed_randomizables
 from runner.errors import MmarRunnerError, RunFailedError, first_line
 from runner.manifest import file_digest
+from runner.write_failures import as_write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +47,9 @@ def call_user(run: Any) -> None:
     except MmarRunnerError:
         raise
     except Exception as exc:
+        disk = as_write_failure(exc)  # a full or read-only disk, however deep in a handler it surfaced
+        if disk is not None:
+            raise disk from exc
         cause = root_cause(exc)
         raise RunFailedError(f"training failed{user_code_location(cause)}: {type(cause).__name__}: {first_line(cause)}") from exc
 
@@ -80,35 +82,3 @@ def datalist_digests(builder: Builder) -> dict[str, str]:
             if file.is_file():
                 found[section] = file_digest(file)
     return found
-
-
-def existing_files(folder: Path) -> set[Path] | None:
-    if not folder.exists():
-        return None
-    return {p for p in folder.rglob("*")}
-
-
-def remove_new_files(folder: Path, before: set[Path] | None) -> None:
-    """Undo what building wrote (e.g. TensorBoard event files) when the inputs turn out bad."""
-    if not folder.exists():
-        return
-    if before is None:
-        shutil.rmtree(folder, ignore_errors=True)
-        return
-    for path in sorted(set(folder.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
-        if path.is_dir():
-            path.rmdir() if not any(path.iterdir()) else None
-        else:
-            path.unlink(missing_ok=True)
-
-
-Signature = tuple[int, int, int]
-
-
-def file_signature(path: Path) -> Signature:
-    """(inode, mtime ns, size): tells whether a run rewrote a file that existed before it.
-
-    Not a clock comparison: coarse or skewed file-system clocks (NFS, cluster volumes) would lie.
-    """
-    stat = path.stat()
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size

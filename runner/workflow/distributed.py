@@ -13,11 +13,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.errors import ConfigError, ConfigIssue
+from runner.errors import PREEMPTED_EXIT, ConfigError, ConfigIssue
+from runner.workflow.torchrun_output import TorchrunOutput
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +62,11 @@ def processes_wanted(nproc: int | None, multi_gpu: bool, config_file: str) -> in
 
 def launch(argv: Sequence[str], nproc: int, nnodes: int = 1, node_rank: int | None = None, master_addr: str | None = None,
            master_port: int = 29500) -> int:
-    """Run ``mmar`` ARGV under torchrun with ``nproc`` workers on this node; return torchrun's exit code."""
+    """Run ``mmar`` ARGV under torchrun with ``nproc`` workers on this node; return the exit code to end with.
+
+    That is the failing worker's (2 for bad input), not torchrun's 1, and its error is printed once
+    without torchrun's report (:mod:`runner.workflow.torchrun_output`); 75 when SIGTERM stopped the job.
+    """
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
     if nnodes > 1:
         command += [f"--nnodes={nnodes}", f"--node-rank={node_rank or 0}", f"--master-addr={master_addr}",
@@ -76,7 +82,10 @@ def launch(argv: Sequence[str], nproc: int, nnodes: int = 1, node_rank: int | No
         # container run with --network none does not have.
         env.setdefault("GLOO_SOCKET_IFNAME", "lo")
     logger.info("torchrun: %d process(es) per node, %d node(s)", nproc, nnodes)
-    child = subprocess.Popen(command, env=env)
+    child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, bufsize=1)
+    output = TorchrunOutput(_to_stderr)
+    reader = threading.Thread(target=lambda: [output.feed(line) for line in child.stderr or ()], daemon=True)
+    reader.start()
     terminated = []
 
     def forward(signum: int, frame: object) -> None:
@@ -86,12 +95,17 @@ def launch(argv: Sequence[str], nproc: int, nnodes: int = 1, node_rank: int | No
 
     previous = signal.signal(signal.SIGTERM, forward)
     try:
-        code = child.wait()
+        child.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    from runner.workflow.resume import PREEMPTED_EXIT
-
+    reader.join()
+    code = output.finish(child.returncode)
     return PREEMPTED_EXIT if terminated and code != 0 else code
+
+
+def _to_stderr(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
 def _free_port() -> int:

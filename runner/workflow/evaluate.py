@@ -21,20 +21,11 @@ from runner.components.saved_models import model_entry_path
 from runner.config.load import LoadedConfig
 from runner.config.models import EvalConfig
 from runner.determinism import apply_determinism, prepare_process_env
-from runner.errors import BAD_INPUT_EXIT, MmarRunnerError, RunFailedError
+from runner.errors import MmarRunnerError, RunFailedError
 from runner.legacy.clara_code import mmar_code
-from runner.manifest import manifest_base, model_state, weights_digest, write_manifest
-from runner.workflow.common import (
-    call_user,
-    datalist_digests,
-    existing_files,
-    file_signature,
-    is_engine,
-    pick_device,
-    remove_new_files,
-    seed_datasets,
-    settings_for,
-)
+from runner.manifest import manifest_base, model_state, weights_digest
+from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
+from runner.workflow.session import RunSession
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +46,12 @@ def eval_output_dir(loaded: LoadedConfig) -> Path:
     return Path(str(loaded.variables["MMAR_EVAL_OUTPUT_PATH"]))
 
 
-def run_evaluation(loaded: LoadedConfig, command: str) -> EvalResult:
-    """Run the evaluator of a validation or inference config.
+def run_evaluation(loaded: LoadedConfig, command: str, lock_wait_s: float = 0.0) -> EvalResult:
+    """Run the evaluator of a validation or inference config, in a :class:`RunSession` on its output folder.
 
     Raises:
         ConfigError / ComponentError: bad input (nothing is left in the output folder).
+        RunLockedError: another run holds the output folder.
         RunFailedError: the evaluation itself failed; the manifest then says ``status: "failed"``.
     """
     if not isinstance(loaded.model, EvalConfig):
@@ -72,49 +64,33 @@ def run_evaluation(loaded: LoadedConfig, command: str) -> EvalResult:
     device = pick_device(loaded.model.use_gpu)
     amp = bool(loaded.model.amp and device.type == "cuda")
     out_dir = eval_output_dir(loaded)
-    before = existing_files(out_dir)
-    signatures = {p: file_signature(p) for p in before or () if p.is_file()}
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    with mmar_code(loaded.mmar.root):
+    with RunSession(out_dir, f"{command}_manifest.json", command, lock_wait_s=lock_wait_s) as session, \
+            mmar_code(loaded.mmar.root):
         flags = apply_determinism(settings_for(loaded))
         builder = Builder(loaded, device=device, amp=amp)
-        try:
-            network = builder.get("validate", "model")
-            evaluator = builder.get("validate", "evaluator")
-            seed_datasets(builder, loaded.seed)
-        except MmarRunnerError:
-            remove_new_files(out_dir, before)
-            raise
+        network = builder.get("validate", "model")
+        evaluator = builder.get("validate", "evaluator")
+        seed_datasets(builder, loaded.seed)
         if not is_engine(evaluator):
             raise RunFailedError(f"{type(evaluator).__name__} is not an ignite engine; {command} runs evaluators only")
         base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied)
         base.update(model={"entry": model_entry_path(loaded.model), "source": _describe_source(loaded.model)})
-        try:
-            call_user(evaluator.run)
-        except MmarRunnerError as exc:
-            if exc.exit_code == BAD_INPUT_EXIT:
-                remove_new_files(out_dir, before)
-            else:
-                out_dir.mkdir(parents=True, exist_ok=True)
-                write_manifest(out_dir, {**base, "status": "failed", "error": exc.message}, f"{command}_manifest.json")
-            raise
-    # After the run: a CheckpointLoader handler (Clara's component model entries) loads the weights as it starts.
-    digest = weights_digest(model_state(network))
-    base["model"]["weights_digest"] = digest
-    metrics = _scalar_metrics(evaluator.state.metrics)
-    cases = _cases_seen(evaluator)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = sorted(p for p in out_dir.rglob("*") if p.is_file() and file_signature(p) != signatures.get(p))
-    manifest = {
-        **base,
-        "status": "completed",
-        "duration_s": round(time.perf_counter() - started, 3),
-        "cases": cases,
-        "metrics": metrics,
-        "outputs": [str(p) for p in written],
-    }
-    manifest_path = write_manifest(out_dir, manifest, f"{command}_manifest.json")
+        session.start(base)
+        call_user(evaluator.run)  # a failure leaves the session: failed manifest, or nothing kept on bad input
+        # After the run: a CheckpointLoader handler (Clara's component model entries) loads the weights as it starts.
+        digest = weights_digest(model_state(network))
+        session.base["model"]["weights_digest"] = digest
+        metrics = _scalar_metrics(evaluator.state.metrics)
+        cases = _cases_seen(evaluator)
+        written = session.written()
+        manifest_path = session.complete({
+            "duration_s": round(time.perf_counter() - started, 3),
+            "cases": cases,
+            "metrics": metrics,
+            "outputs": [str(p) for p in written],
+        })
     return EvalResult(out_dir, manifest_path, metrics, digest, cases, written)
 
 

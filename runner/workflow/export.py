@@ -1,7 +1,7 @@
 """``mmar export``: a training checkpoint as TorchScript at MMAR_TORCHSCRIPT, proven by loading it back.
 
-The network is rebuilt (from the checkpoint's train_conf, else config_train.json), its weights
-loaded, compiled with ``torch.jit.script`` (``torch.jit.trace`` on a sample input when scripting
+The network is rebuilt (config_train.json's class, with the argument values the checkpoint was
+trained with), its weights loaded, compiled with ``torch.jit.script`` (``torch.jit.trace`` on a sample input when scripting
 is not possible), written atomically, loaded again and compared with the eager network on a seeded
 sample input. The file carries ``mmar_export.json`` (checkpoint and weights digests) as an extra file.
 """
@@ -24,6 +24,7 @@ from runner.legacy.clara_code import mmar_code
 from runner.manifest import file_digest, model_state, weights_digest
 from runner.mmar import resolve_in_mmar
 from runner.workflow.common import settings_for
+from runner.workflow.session import RunSession
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,9 @@ def export_torchscript(loaded: LoadedConfig, checkpoint: str | None = None, outp
     ckpt_path = resolve_in_mmar(root, checkpoint or str(loaded.variables["MMAR_CKPT"]))
     out_path = resolve_in_mmar(root, output or str(loaded.variables["MMAR_TORCHSCRIPT"]))
     where = "--model_path" if checkpoint else "MMAR_CKPT"
-    with mmar_code(root):
+    # No lock: export reads a finished checkpoint and writes one file atomically, so exporting the best
+    # model so far while training goes on in the same folder is fine.
+    with RunSession(out_path.parent, None, "export", lock=False), mmar_code(root):
         apply_determinism(settings_for(loaded))
         builder = Builder(loaded, device=torch.device("cpu"), amp=False)
         stored = load_checkpoint(ckpt_path, loaded.mmar.environment_name if not checkpoint else "mmar export", where)
@@ -66,13 +69,12 @@ def export_torchscript(loaded: LoadedConfig, checkpoint: str | None = None, outp
         compiled, method = _compile(network, sample)
         metadata = {"checkpoint": str(ckpt_path), "checkpoint_digest": file_digest(ckpt_path),
                     "weights_digest": weights_digest(model_state(network)), "method": method, "input_shape": shape}
-        out_path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out_path, lambda tmp: torch.jit.save(compiled, str(tmp), _extra_files={EXTRA_FILE: json.dumps(metadata)}))
         difference, identical = _compare(network, out_path, sample) if verify else (float("nan"), False)
-    if verify and not difference <= 1e-5:
-        out_path.unlink(missing_ok=True)
-        raise RunFailedError(f"the exported model disagrees with the checkpoint's network (max |diff| {difference:.3g}); "
-                             f"{out_path} removed")
+        if verify and not difference <= 1e-5:
+            out_path.unlink(missing_ok=True)
+            raise RunFailedError(f"the exported model disagrees with the checkpoint's network (max |diff| {difference:.3g}); "
+                                 f"{out_path} removed")
     logger.info("exported %s with torch.jit.%s", out_path, method)
     return ExportResult(out_path, method, shape, difference, identical, metadata["weights_digest"])
 

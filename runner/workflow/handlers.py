@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,11 +26,20 @@ def output_loss(output: Any) -> float | None:
         return None
 
 
+def epoch_mean(losses: list[float]) -> float | None:
+    """The epoch's mean loss; None when there is none or it is not finite (NaN would make train_stats.json invalid JSON)."""
+    if not losses:
+        return None
+    mean = sum(losses) / len(losses)
+    return mean if math.isfinite(mean) else None
+
+
 @dataclass
 class RunRecord:
     """What happened during training, filled in by handlers, read by the manifest writer."""
 
-    epoch_losses: list[float] = field(default_factory=list)
+    epoch_losses: list[float | None] = field(default_factory=list)  # None: no finite loss that epoch (loss_notes says why)
+    loss_notes: list[str] = field(default_factory=list)
     epoch_metrics: list[dict[str, float]] = field(default_factory=list)
     key_metric_name: str | None = None
     best_metric: float | None = None
@@ -77,7 +87,10 @@ class RunRecord:
 
         def on_epoch(engine: Any) -> None:
             self.epochs_completed = engine.state.epoch
-            mean = sum(self._running_loss) / len(self._running_loss) if self._running_loss else float("nan")
+            mean = epoch_mean(self._running_loss)
+            if mean is None:
+                why = "no iteration reported a loss" if not self._running_loss else "the loss was not a finite number"
+                self.loss_notes.append(f"epoch {engine.state.epoch}: {why}")
             self._running_loss.clear()
             self.epoch_losses.append(mean)
             metrics, self._validated = self._validated, {}
@@ -85,7 +98,8 @@ class RunRecord:
             total = f"/{total_epochs}" if total_epochs else ""
             shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             best = f"  (best {self.best_metric:.4f} @ epoch {self.best_epoch})" if metrics and self.best_metric is not None else ""
-            logger.info("epoch %d%s  loss %.4f  %s%s  [%.1fs]", engine.state.epoch, total, mean, shown, best,
+            loss = f"{mean:.4f}" if mean is not None else "n/a"
+            logger.info("epoch %d%s  loss %s  %s%s  [%.1fs]", engine.state.epoch, total, loss, shown, best,
                         time.perf_counter() - started)
 
         def on_terminate(_: Any) -> None:
@@ -127,5 +141,6 @@ class RunRecord:
             "best_validation_metric": self.best_metric,
             "best_validation_epoch": self.best_epoch,
             "train_loss_per_epoch": self.epoch_losses,
+            "train_loss_notes": self.loss_notes,  # why an epoch's loss is null: JSON has no NaN
             "validation_metrics_per_epoch": self.epoch_metrics,
         }

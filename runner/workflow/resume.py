@@ -28,46 +28,26 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import random
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.errors import ConfigError, ConfigIssue, MmarRunnerError, first_line
+from runner.components.atomic_checkpoints import SAVER_PARTS
+from runner.errors import MmarRunnerError
 from runner.jsonio import write_atomic
+from runner.workflow.resume_store import FORMAT, Found, RunInputs, resume_dir
 
 logger = logging.getLogger(__name__)
 
-RESUME_DIR = "resume"
-FORMAT = "mmar-resume/2"  # 2: plain data only (numpy RNG states as tensors), read with weights_only=True
 KEEP = 2
 INTERVAL_ENV = "MMAR_RESUME_EVERY_S"
 DEFAULT_INTERVAL_S = 60.0
-PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later"; distinct from failure (1) and bad input (2)
 RECORD_FIELDS = ("epoch_losses", "epoch_metrics", "key_metric_name", "best_metric", "best_epoch", "iterations",
-                 "epochs_completed", "_running_loss")
-SAVER_PARTS = ("_key_metric_checkpoint", "_final_checkpoint", "_interval_checkpoint")
-
-
-class PreemptedError(MmarRunnerError):
-    """Training stopped on SIGTERM after writing a resume checkpoint; run again to continue."""
-
-    exit_code = PREEMPTED_EXIT
-
-
-@dataclass(frozen=True)
-class Found:
-    path: Path
-    payload: dict[str, Any]
-
-
-def resume_dir(ckpt_dir: Path) -> Path:
-    return ckpt_dir / RESUME_DIR
+                 "epochs_completed", "_running_loss", "loss_notes")
 
 
 def checkpoint_interval(environ: Mapping[str, str] = os.environ) -> float:
@@ -84,44 +64,6 @@ def checkpoint_interval(environ: Mapping[str, str] = os.environ) -> float:
                               hint=f"{INTERVAL_ENV}=0 writes a resume checkpoint at every epoch end; unset it for the "
                                    f"default ({DEFAULT_INTERVAL_S:g} s)")
     return value
-
-
-def find_newest(ckpt_dir: Path, config_digest: str, config_file: str) -> Found | None:
-    """The newest complete resume checkpoint, skipping (with a warning) any that cannot be read."""
-    import torch
-
-    candidates = sorted(resume_dir(ckpt_dir).glob("ckpt-*.pt"), key=lambda p: int(p.stem.split("-")[1]), reverse=True)
-    for path in candidates:
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)  # data: no pickle code path runs
-        except pickle.UnpicklingError as exc:
-            if "weights only" not in str(exc).lower():
-                logger.warning("%s is incomplete or unreadable (%s); using an earlier resume checkpoint", path, first_line(exc))
-                continue
-            raise MmarRunnerError(f"{path} holds objects that are not plain data ({_refused_global(exc)}); it was not loaded, "
-                                  "and nothing in it ran",
-                                  hint="mmar's resume checkpoints hold only tensors, numbers and strings: remove this file, or "
-                                       f"the whole {resume_dir(ckpt_dir)} to start afresh") from None
-        except Exception as exc:  # noqa: BLE001 - truncated or corrupt: fall back to the previous one
-            logger.warning("%s is incomplete or unreadable (%s); using an earlier resume checkpoint", path, first_line(exc))
-            continue
-        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-            logger.warning("%s is not an mmar resume checkpoint; skipped", path)
-            continue
-        if payload.get("config_digest") != config_digest:
-            raise ConfigError([ConfigIssue(config_file, "", f"{path} was written by a run with a different config; "
-                                           "resuming would mix two runs",
-                                           hint=f"remove {resume_dir(ckpt_dir)} to start afresh, or use another MMAR_CKPT_DIR")])
-        return Found(path, payload)
-    return None
-
-
-def _refused_global(exc: BaseException) -> str:
-    """The global the weights-only unpickler refused (``posix.system``), from torch's message."""
-    import re
-
-    found = re.search(r"(?:GLOBAL|global)\s+([\w.]+)", str(exc))
-    return f"it asks for {found.group(1)}" if found else first_line(exc)
 
 
 @contextmanager
@@ -145,14 +87,16 @@ def sigterm_requests_checkpoint(keeper: ResumeKeeper) -> Iterator[None]:
 class ResumeKeeper:
     """Writes resume checkpoints for one trainer and restores one before the trainer runs."""
 
-    def __init__(self, ckpt_dir: Path, builder: Any, trainer: Any, evaluator: Any, record: Any, config_digest: str,
+    def __init__(self, ckpt_dir: Path, builder: Any, trainer: Any, evaluator: Any, record: Any, inputs: RunInputs,
                  is_main: bool, every_s: float = DEFAULT_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.folder = resume_dir(ckpt_dir)
         self.builder = builder
         self.trainer = trainer
         self.evaluator = evaluator
         self.record = record
-        self.config_digest = config_digest
+        self.inputs = inputs
+        self.found: Found | None = None  # the checkpoint this run continues from (runner.workflow.resume_store)
+        self.last_saved: Path | None = None
         self.is_main = is_main
         self.preempted = False
         self.every_s = every_s
@@ -160,6 +104,10 @@ class ResumeKeeper:
         self._last_saved = clock()
         self._epoch_start: dict[str, Any] = {}
         self._resumed_mid_epoch = False
+
+    @property
+    def resumed_from(self) -> Path | None:
+        return self.found.path if self.found is not None else None
 
     # ---- during training -------------------------------------------------------------------
     def attach(self) -> None:
@@ -185,13 +133,13 @@ class ResumeKeeper:
         self.preempted = _any_rank(self.preempted)  # every rank stops after the same step, or DDP would hang
         if self.preempted and self._position(engine) < engine.state.epoch_length:
             self.save(engine)
-            engine.terminate()
+            engine.terminate(skip_completed=True)  # not COMPLETED: no handler writes a "final" model of a run cut short
 
     def _epoch_completed(self, engine: Any) -> None:
         if self.preempted or self.due():
             self.save(engine)
         if self.preempted:
-            engine.terminate()
+            engine.terminate(skip_completed=True)
 
     def due(self) -> bool:
         """Whether an epoch end now should write a resume checkpoint (``every_s`` since the last one)."""
@@ -208,7 +156,7 @@ class ResumeKeeper:
         state = engine.state
         payload = {
             "format": FORMAT,
-            "config_digest": self.config_digest,
+            "inputs": self.inputs.as_data(),
             "epoch": state.epoch,
             "iteration": state.iteration,
             "epoch_length": state.epoch_length,
@@ -230,6 +178,7 @@ class ResumeKeeper:
         for old in sorted(self.folder.glob("ckpt-*.pt"))[:-KEEP]:
             old.unlink(missing_ok=True)
         logger.debug("resume checkpoint %s", path)
+        self.last_saved = path
         return path
 
     # ---- before training -------------------------------------------------------------------

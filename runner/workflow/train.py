@@ -26,34 +26,17 @@ from runner.determinism import (
     prepare_process_env,
     read_back_flags,
 )
-from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, RunFailedError
+from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, PreemptedError, RunFailedError, first_line
 from runner.jsonio import write_atomic, write_json_atomic
 from runner.legacy.clara_code import mmar_code
-from runner.manifest import manifest_base, model_state, tensor_digests, weights_digest, write_manifest
+from runner.manifest import MANIFEST_NAME, file_digests, manifest_base, model_state, tensor_digests, weights_digest
 from runner.mmar import resolve_in_mmar
-from runner.workflow.common import (
-    Signature,
-    call_user,
-    datalist_digests,
-    existing_files,
-    file_signature,
-    is_engine,
-    pick_device,
-    remove_new_files,
-    seed_datasets,
-    settings_for,
-)
+from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
-from runner.workflow.resume import (
-    Found,
-    PreemptedError,
-    ResumeKeeper,
-    checkpoint_interval,
-    find_newest,
-    resume_dir,
-    sigterm_requests_checkpoint,
-)
+from runner.workflow.resume import ResumeKeeper, checkpoint_interval, sigterm_requests_checkpoint
+from runner.workflow.resume_store import RunInputs, find_resume, resume_dir
+from runner.workflow.session import RunSession
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +61,17 @@ class TrainResult:
 
 
 def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bool = True,
-                 max_iterations: int | None = None) -> TrainResult:
+                 max_iterations: int | None = None, lock_wait_s: float = 0.0, fresh: bool = False) -> TrainResult:
     """Train as the config says and write model, stats and manifest under MMAR_CKPT_DIR.
+
+    The run lives in a :class:`RunSession` on MMAR_CKPT_DIR (lock, manifest states, cleanup).
+    ``fresh`` removes the folder's resume checkpoints instead of continuing from them.
 
     Raises:
         ConfigError / ComponentError: bad input, found before anything is kept on disk.
+        RunLockedError: another run holds the output folder.
         RunFailedError: training failed; the manifest then says ``status: "failed"``.
+        PreemptedError: stopped on SIGTERM after writing a resume checkpoint (exit 75).
     """
     prepare_process_env()
     resume_every_s = checkpoint_interval()
@@ -101,82 +89,81 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     if loaded.model.amp and not amp:
         logger.info("amp requested but running on %s: training in float32", device)
     ckpt_dir = loaded.ckpt_dir
-    files_before = existing_files(ckpt_dir)
-    outputs_before = _signatures(ckpt_dir)
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    with mmar_code(loaded.mmar.root):
+    with RunSession(ckpt_dir, MANIFEST_NAME, command, is_main=context.is_main, lock_wait_s=lock_wait_s) as session, \
+            mmar_code(loaded.mmar.root):
         flags = apply_determinism(settings)
         builder = Builder(loaded, device=device, amp=amp, rank=context.rank, world_size=context.world_size)
-        try:
-            trainer = _build_trainer(builder, context)
-        except MmarRunnerError:
-            if context.is_main:
-                remove_new_files(ckpt_dir, files_before)
-            raise
+        trainer = _build_trainer(builder, context)
         base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied)
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
                            "kind": "ignite" if is_engine(trainer) else "bring-your-own"}
         base["world_size"] = context.world_size
-        if context.is_main:
-            write_manifest(ckpt_dir, {**base, "status": "running"})
         record = RunRecord()
-        keeper = ResumeKeeper(ckpt_dir, builder, trainer, builder.built("validate", "evaluator"), record,
-                              base["config_digest"], context.is_main, resume_every_s) if is_engine(trainer) else None
-        resumed = find_newest(ckpt_dir, base["config_digest"], loaded.file) if keeper else None
-        if resumed:
-            base["resumed_from"] = str(resumed.path)
+        keeper = _resume_keeper(loaded, builder, trainer, record, base, context.is_main, resume_every_s, fresh)
+        if keeper is not None and keeper.resumed_from is not None:
+            base["resumed_from"] = str(keeper.resumed_from)
+        _prepare(trainer, builder, record, settings, show_progress, loaded, max_iterations, keeper)
+        session.start(base)
         try:
             with sigterm_requests_checkpoint(keeper) if keeper else nullcontext():
-                network = _run(trainer, builder, record, settings, show_progress, loaded, max_iterations, keeper, resumed)
+                network = _run(trainer, builder)
         except MmarRunnerError as exc:
-            if not context.is_main:
-                raise
-            if exc.exit_code == BAD_INPUT_EXIT:
-                # A BYOC contract broken at run time (an iteration without a loss...): bad input,
-                # found at the first iteration, so nothing this run wrote is worth keeping.
-                remove_new_files(ckpt_dir, files_before)
-            else:
-                write_manifest(ckpt_dir, {**base, "status": "failed", "error": exc.message, **record.summary()})
-            raise
+            if exc.exit_code != BAD_INPUT_EXIT and context.is_main:
+                session.fail(exc.message, record.summary())
+            raise  # bad input (a BYOC contract broken at the first iteration): the session removes what the run wrote
         if keeper is not None and keeper.preempted:
-            if context.is_main:
-                write_manifest(ckpt_dir, {**base, "status": "preempted", **record.summary(),
-                                          "resume_checkpoint": str(max(resume_dir(ckpt_dir).glob("ckpt-*.pt"), default=""))})
+            session.preempt({**record.summary(), "resume_checkpoint": str(keeper.last_saved or "")})
             barrier_and_destroy(context)
             raise PreemptedError(f"stopped on SIGTERM after iteration {record.iterations}; a resume checkpoint is in "
                                  f"{resume_dir(ckpt_dir)}", hint="run the same command again to continue")
-    duration = time.perf_counter() - started
-    state = model_state(network)
-    digest = weights_digest(state)
-    final_model = ckpt_dir / FINAL_MODEL
-    if context.is_main and not _written_by_run(final_model, outputs_before):
-        _save_checkpoint({"model": state, "train_conf": loaded.resolved}, final_model)
-    best_model = ckpt_dir / BEST_MODEL if _written_by_run(ckpt_dir / BEST_MODEL, outputs_before) else None
-    if context.is_main:
-        write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
-    manifest = {
-        **base,
-        "status": "completed",
-        "duration_s": round(duration, 3),
-        "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
-        "weights_digest": digest,
-        "tensor_digests": tensor_digests(state),
-        **record.summary(),
-        "determinism": {**flags, "in_force_after_training": read_back_flags()},
-        "outputs": {
-            "final_model": str(final_model),
-            "best_model": str(best_model) if best_model else None,
-            "train_stats": str(ckpt_dir / TRAIN_STATS),
-        },
-    }
-    manifest_path = write_manifest(ckpt_dir, manifest) if context.is_main else ckpt_dir / "run_manifest.json"
-    if context.is_main:
-        shutil.rmtree(resume_dir(ckpt_dir), ignore_errors=True)  # done: the next run in this folder starts afresh
+        duration = time.perf_counter() - started
+        state = model_state(network)
+        digest = weights_digest(state)
+        final_model = ckpt_dir / FINAL_MODEL
+        if context.is_main and not session.wrote(final_model):
+            _save_checkpoint({"model": state, "train_conf": loaded.resolved}, final_model)
+        best_model = ckpt_dir / BEST_MODEL if session.wrote(ckpt_dir / BEST_MODEL) else None
+        if context.is_main:
+            write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
+        manifest_path = session.complete({
+            "duration_s": round(duration, 3),
+            "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
+            "weights_digest": digest,
+            "tensor_digests": tensor_digests(state),
+            **record.summary(),
+            "determinism": {**flags, "in_force_after_training": read_back_flags()},
+            "outputs": {
+                "final_model": str(final_model),
+                "best_model": str(best_model) if best_model else None,
+                "train_stats": str(ckpt_dir / TRAIN_STATS),
+            },
+        })
+        if context.is_main:
+            shutil.rmtree(resume_dir(ckpt_dir), ignore_errors=True)  # done: the next run in this folder starts afresh
     barrier_and_destroy(context)
     summary = record.summary()
     return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model, summary["epochs_completed"],
                        summary["iterations"], bool(summary["ended_early"]), summary["planned_iterations"])
+
+
+def _resume_keeper(loaded: LoadedConfig, builder: Builder, trainer: Any, record: RunRecord, base: dict[str, Any],
+                   is_main: bool, every_s: float, fresh: bool) -> ResumeKeeper | None:
+    """The keeper of resume checkpoints (ignite trainers only), with the checkpoint it continues from, if any."""
+    if not is_engine(trainer):
+        return None
+    inputs = RunInputs(base["config_digest"], file_digests(loaded.mmar.custom_dir), dict(base["datalist_digests"]))
+    keeper = ResumeKeeper(loaded.ckpt_dir, builder, trainer, builder.built("validate", "evaluator"), record, inputs, is_main,
+                          every_s)
+    if fresh:
+        if is_main and resume_dir(loaded.ckpt_dir).is_dir():
+            logger.info("--fresh: removing the resume checkpoints in %s", resume_dir(loaded.ckpt_dir))
+            shutil.rmtree(resume_dir(loaded.ckpt_dir))
+        return keeper
+    model_keys = set(model_state(trainer.network)) if getattr(trainer, "network", None) is not None else set()
+    keeper.found = find_resume(loaded.ckpt_dir, inputs, model_keys, loaded.mmar.config_name)
+    return keeper
 
 
 def require_checkpoint_loader(loaded: LoadedConfig) -> None:
@@ -207,18 +194,30 @@ def _build_trainer(builder: Builder, context: DistContext | None = None) -> Any:
     return trainer
 
 
-def _run(trainer: Any, builder: Builder, record: RunRecord, settings: DeterminismSettings, show_progress: bool,
-         loaded: LoadedConfig, max_iterations: int | None = None, keeper: ResumeKeeper | None = None,
-         resumed: Found | None = None) -> Any:
+def _prepare(trainer: Any, builder: Builder, record: RunRecord, settings: DeterminismSettings, show_progress: bool,
+             loaded: LoadedConfig, max_iterations: int | None, keeper: ResumeKeeper | None) -> None:
+    """Attach the runner's handlers to an ignite trainer and restore the resume checkpoint, before the run begins.
+
+    A restore that fails here fails before the session starts: the folder (a preempted manifest and
+    its checkpoints included) stays as it was.
+    """
+    if not is_engine(trainer):
+        return
+    record.attach(trainer, builder.built("validate", "evaluator"), loaded.model.epochs, show_progress, max_iterations)
+    attach_strict_guard(trainer, settings)
+    if keeper is not None:
+        keeper.attach()
+        if keeper.found is not None:
+            try:
+                keeper.restore(keeper.found)
+            except Exception as exc:  # noqa: BLE001 - a state that does not fit: say which file, keep everything
+                raise RunFailedError(f"resuming from {keeper.found.path} failed: {type(exc).__name__}: {first_line(exc)}",
+                                     hint="mmar train --fresh starts from the beginning") from exc
+
+
+def _run(trainer: Any, builder: Builder) -> Any:
     """Run an ignite engine, or a bring-your-own trainer, and return the trained network."""
     if is_engine(trainer):
-        evaluator = builder.built("validate", "evaluator")
-        record.attach(trainer, evaluator, loaded.model.epochs, show_progress, max_iterations)
-        attach_strict_guard(trainer, settings)
-        if keeper is not None:
-            keeper.attach()
-            if resumed is not None:
-                keeper.restore(resumed)
         call_user(trainer.run)
         network = getattr(trainer, "network", None)
         return network if network is not None else builder.get("train", "model")
@@ -234,15 +233,6 @@ def _run(trainer: Any, builder: Builder, record: RunRecord, settings: Determinis
     if network is None:
         raise RunFailedError(f"{type(trainer).__name__} exposes no .network or .model to digest")
     return network
-
-
-def _signatures(folder: Path) -> dict[str, Signature]:
-    """Signatures of the model files before the run, to tell which ones the run wrote."""
-    return {name: file_signature(folder / name) for name in (FINAL_MODEL, BEST_MODEL) if (folder / name).is_file()}
-
-
-def _written_by_run(path: Path, before: dict[str, Signature]) -> bool:
-    return path.is_file() and before.get(path.name) != file_signature(path)
 
 
 def _save_checkpoint(obj: Any, path: Path) -> None:

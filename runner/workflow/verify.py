@@ -9,6 +9,7 @@ threads, determinism flags, world size.
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.errors import MmarLayoutError, RunFailedError
+from runner.errors import BAD_INPUT_EXIT, MmarLayoutError, MmarRunnerError, RunFailedError
 from runner.jsonio import load_json
 from runner.manifest import MANIFEST_NAME
+from runner.workflow.session import RunSession
 
 # Manifest fields (dotted) whose difference can change the numbers a run produces.
 NUMERIC_FIELDS = (
@@ -29,6 +31,9 @@ NUMERIC_FIELDS = (
     "device.nccl", "determinism", "iterations",
 )
 DEFAULT_VERIFY_ITERATIONS = 4
+# What compare() reads, with the JSON types a manifest written by mmar has there.
+MANIFEST_FIELDS = (("weights_digest", str, "a digest string"), ("tensor_digests", dict, "an object"),
+                   ("status", str, "a string"))
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,10 @@ def load_manifest(path: Path) -> dict[str, Any]:
     manifest = load_json(path, str(path))
     if not isinstance(manifest, dict) or "manifest_version" not in manifest:
         raise MmarLayoutError(f"{path}: not a run manifest")
+    for field, kinds, shown in MANIFEST_FIELDS:
+        if manifest.get(field) is not None and not isinstance(manifest[field], kinds):
+            raise MmarLayoutError(f"{path}: {field}: expected {shown}, got {type(manifest[field]).__name__}",
+                                  hint="a run manifest is written by mmar train; this one was changed or is something else")
     return manifest
 
 
@@ -100,24 +109,37 @@ def verify(root: Path, config: str | None, environment: str | None, sets: Sequen
            iterations: int | None = DEFAULT_VERIFY_ITERATIONS, keep: Path | None = None) -> tuple[Comparison, list[Path]]:
     """Train twice, each in its own process and output folder, and compare.
 
+    The MMAR is checked here first, so bad input is exit 2 before anything runs. The two runs live
+    under one folder (``keep``, or a new temporary one) in a :class:`RunSession`: held while they
+    run, and removed again when they fail, so a failed verify leaves no folder behind.
+
     Raises:
+        ConfigError: bad input (exit 2), found by the check or by a run.
         RunFailedError: a run failed; its last error lines are in the message.
     """
-    base = Path(tempfile.mkdtemp(prefix="mmar-verify-")) if keep is None else keep
+    from runner.components.check import check_mmar
+    from runner.config.load import load_train_config
+
+    check_mmar(load_train_config(root, config, environment, sets, strict=False))
+    base = keep if keep is not None else Path(tempfile.gettempdir()) / f"mmar-verify-{secrets.token_hex(4)}"
     manifests = []
-    for index in (1, 2):
-        out = base / f"run{index}"
-        words = [sys.executable, "-m", "runner", "train", str(root), "--no-progress"]
-        words += ["-c", config] if config else []
-        words += ["-e", environment] if environment else []
-        words += ["--max-iterations", str(iterations)] if iterations else []
-        words += ["--set", *sets, f"MMAR_CKPT_DIR={out}"]
-        done = subprocess.run(words, capture_output=True, text=True)
-        if done.returncode != 0:
-            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-            raise RunFailedError(f"run {index} of mmar verify failed (exit {done.returncode}):\n{tail}")
-        manifests.append(out / MANIFEST_NAME)
-    return compare(load_manifest(manifests[0]), load_manifest(manifests[1])), manifests
+    with RunSession(base, None, "verify"):
+        for index in (1, 2):
+            out = base / f"run{index}"
+            words = [sys.executable, "-m", "runner", "train", str(root), "--no-progress"]
+            words += ["-c", config] if config else []
+            words += ["-e", environment] if environment else []
+            words += ["--max-iterations", str(iterations)] if iterations else []
+            words += ["--set", *sets, f"MMAR_CKPT_DIR={out}"]
+            done = subprocess.run(words, capture_output=True, text=True)
+            if done.returncode != 0:
+                tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+                if done.returncode == BAD_INPUT_EXIT:
+                    raise MmarRunnerError(f"run {index} of mmar verify refused its input:\n{tail}")
+                raise RunFailedError(f"run {index} of mmar verify failed (exit {done.returncode}):\n{tail}")
+            manifests.append(out / MANIFEST_NAME)
+        comparison = compare(load_manifest(manifests[0]), load_manifest(manifests[1]))
+    return comparison, manifests
 
 
 def explain(comparison: Comparison) -> list[str]:

@@ -11,6 +11,7 @@ tests pass DATA_ROOT and DATASET_JSON with --set, as Clara's train.sh did.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,8 @@ def test_numpy_custom_transform_gets_numpy_and_the_switch_turns_it_off(mmar) -> 
         supplied = manifest(root / "models")["runner_supplied"]
         assert supplied["train.pre_transforms[7]"] == "MyRandAdditiveNoised gets numpy arrays, as in MONAI 0.8 (legacy_custom_transforms)"
     off = run("train", root, [*sets, "legacy_custom_transforms=false"], "--no-progress")
-    assert off.exit_code == 1
+    assert off.exit_code == 2, "a transform that fails on a case stops the run as bad input, naming the case"
+    assert re.search(r"dataset\.json: training\[\d\] \(.*\): MyRandAdditiveNoised \(", off.stderr), off.stderr[-1500:]
     assert "custom/myTransformation.py, line 20): TypeError: Cannot interpret 'torch.float32' as a data type" in off.stderr
     assert "Traceback" not in off.stderr.splitlines()[-1]
 

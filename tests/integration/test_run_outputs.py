@@ -10,6 +10,7 @@ import pytest
 
 from runner.config.load import load_train_config
 from runner.errors import RunFailedError
+from runner.workflow.lock import LOCK_NAME
 from runner.workflow.train import run_training
 from tests.cli_helpers import invoke
 from tests.conftest import TINY_SET
@@ -89,7 +90,7 @@ def test_best_model_from_an_earlier_run_is_not_claimed(crashing_mmar: Path) -> N
 
 def test_bad_input_on_a_second_run_keeps_the_first_runs_outputs(crashing_mmar: Path) -> None:
     first = train(crashing_mmar)
-    before = {p.name: p.stat().st_mtime_ns for p in first.ckpt_dir.iterdir()}
+    before = {p.name: p.stat().st_mtime_ns for p in first.ckpt_dir.iterdir() if p.name != LOCK_NAME}
     root = crashing_mmar
     config = json.loads((root / "config" / "config_train.json").read_text())
     # Fails while building, after the TensorBoard handlers have created new event files.
@@ -97,6 +98,6 @@ def test_bad_input_on_a_second_run_keeps_the_first_runs_outputs(crashing_mmar: P
     (root / "config" / "config_train.json").write_text(json.dumps(config))
     result = invoke("train", str(root), "--set", *TINY_SET)
     assert result.exit_code == 2 and "FailsToBuild(...) raised" in result.stderr
-    after = {p.name: p.stat().st_mtime_ns for p in first.ckpt_dir.iterdir()}
-    assert after == before
+    after = {p.name: p.stat().st_mtime_ns for p in first.ckpt_dir.iterdir() if p.name != LOCK_NAME}
+    assert after == before  # the lock file records who holds the folder; everything else is untouched
     assert json.loads(first.manifest_path.read_text())["status"] == "completed"

@@ -10,6 +10,7 @@ import pytest
 
 from runner.errors import BAD_INPUT_EXIT, MmarRunnerError
 from runner.workflow.resume import DEFAULT_INTERVAL_S, INTERVAL_ENV, ResumeKeeper, checkpoint_interval
+from runner.workflow.resume_store import RunInputs
 
 
 def test_interval_default_zero_fractions_and_infinity() -> None:
@@ -38,7 +39,7 @@ class FakeClock:
 
 def keeper_on(clock: FakeClock, every_s: float) -> tuple[ResumeKeeper, list[int]]:
     """A keeper that records the epochs it saved at; as a non-main rank, its real save() writes no file."""
-    keeper = ResumeKeeper(Path("unused"), builder=None, trainer=None, evaluator=None, record=None, config_digest="d",
+    keeper = ResumeKeeper(Path("unused"), builder=None, trainer=None, evaluator=None, record=None, inputs=RunInputs("d"),
                           is_main=False, every_s=every_s, clock=clock)
     saved: list[int] = []
     real_save = keeper.save
@@ -54,7 +55,7 @@ def keeper_on(clock: FakeClock, every_s: float) -> tuple[ResumeKeeper, list[int]
 def end_epochs(keeper: ResumeKeeper, clock: FakeClock, seconds_per_epoch: float, epochs: int) -> None:
     for epoch in range(1, epochs + 1):
         clock.now += seconds_per_epoch
-        keeper._epoch_completed(SimpleNamespace(state=SimpleNamespace(epoch=epoch), terminate=lambda: None))
+        keeper._epoch_completed(SimpleNamespace(state=SimpleNamespace(epoch=epoch), terminate=lambda skip_completed=False: None))
 
 
 def test_short_epochs_checkpoint_once_per_interval() -> None:

@@ -1,0 +1,131 @@
+"""Which datalist entry a failing transform was working on: ``dataset.json: training[3] (case3.nii.gz): ...``.
+
+MONAI reports a failed transform as "applying transform <monai...LoadImaged object at 0x7f...>",
+which names neither the case nor the file. The pre-transforms of a section with a datalist run as a
+:class:`LocatedCompose`: when one fails, the entry is found from the paths the data still carries
+(the datalist's own strings before loading, a MetaTensor's ``filename_or_obj`` after), and the run
+stops with exit 2 (bad input) and ``DATALIST: key[index] (FILE): what failed``. The same happens in
+DataLoader worker processes (the error crosses back to the main process) and while a CacheDataset
+fills its cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from monai.transforms import Compose
+
+from runner.errors import DataCaseError, MmarRunnerError, first_line
+
+APPLYING = re.compile(r"applying transform <([\w.]+) object")
+
+
+@dataclass(frozen=True)
+class CaseIndex:
+    """The files of a datalist's entries, for finding the entry a piece of data came from."""
+
+    datalist: str  # the datalist file, as shown in messages
+    key: str  # "training", "validation", ...
+    files: Mapping[str, tuple[int, str]]  # normalised path -> (index in the list, the file as the entry names it)
+
+    @classmethod
+    def from_entries(cls, datalist: Path | str, key: str, entries: Sequence[Mapping[str, Any]]) -> CaseIndex:
+        files: dict[str, tuple[int, str]] = {}
+        for index, entry in enumerate(entries):
+            for value in entry.values():
+                for path in _paths(value):
+                    files.setdefault(_normal(path), (index, path))
+        return cls(str(datalist), key, files)
+
+    def locate(self, data: Any) -> tuple[int, str] | None:
+        """(index, file) of the entry ``data`` came from, or None when it carries no path of the datalist."""
+        for path in _carried_paths(data):
+            found = self.files.get(_normal(path))
+            if found is not None:
+                return found
+        return None
+
+    def describe(self, data: Any, error: BaseException) -> str | None:
+        located = self.locate(data)
+        if located is None:
+            return None
+        index, file = located
+        return f"{self.datalist}: {self.key}[{index}] ({file}): {what_failed(error)}"
+
+
+class LocatedCompose(Compose):
+    """A Compose whose failures name the datalist entry (see the module's docstring); otherwise MONAI's own."""
+
+    def __init__(self, transforms: Any = None, cases: CaseIndex | None = None, **kwargs: Any) -> None:
+        super().__init__(transforms, **kwargs)
+        self.cases = cases
+
+    def __call__(self, input_: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(input_, *args, **kwargs)
+        except MmarRunnerError:
+            raise
+        except Exception as exc:
+            message = self.cases.describe(input_, exc) if self.cases is not None else None
+            if message is None:
+                raise
+            raise DataCaseError(message) from exc
+
+
+def what_failed(error: BaseException) -> str:
+    """``LoadImaged: ImageFileError: Cannot work out file type of ...``: the innermost transform and error.
+
+    For a custom transform, its file and line too: ``MyNoise (custom/noise.py, line 20): TypeError: ...``.
+    """
+    transform, inner = None, error
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        found = APPLYING.search(str(current))
+        if found:
+            transform = found.group(1).rsplit(".", 1)[-1]
+        inner = current
+        current = current.__cause__ or current.__context__
+    from runner.components.registry import user_code_location
+
+    where = user_code_location(inner)  # a custom transform's own file and line
+    prefix = f"{transform}{where}: " if transform else (f"{where.strip()}: " if where else "")
+    return f"{prefix}{type(inner).__name__}: {first_line(inner)}"
+
+
+def _paths(value: Any) -> list[str]:
+    if isinstance(value, str) and ("/" in value or "." in value):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [item for item in value if isinstance(item, str) and ("/" in item or "." in item)]
+    return []
+
+
+def _carried_paths(data: Any) -> list[str]:
+    """Paths a (partly transformed) sample still carries: datalist strings, MetaTensor and meta-dict file names."""
+    if isinstance(data, (list, tuple)):  # several samples (RandCropByPosNegLabeld's output): the first tells
+        return _carried_paths(data[0]) if data else []
+    if not isinstance(data, Mapping):
+        return _meta_file(data)
+    found = []
+    for key, value in data.items():
+        if isinstance(key, str) and key.endswith("_meta_dict") and isinstance(value, Mapping):
+            found += _paths(value.get("filename_or_obj"))
+        else:
+            found += _paths(value) + _meta_file(value)
+    return found
+
+
+def _meta_file(value: Any) -> list[str]:
+    meta = getattr(value, "meta", None)
+    return _paths(meta.get("filename_or_obj")) if isinstance(meta, Mapping) else []
+
+
+def _normal(path: str) -> str:
+    return os.path.normpath(os.path.abspath(path))

@@ -1,0 +1,262 @@
+"""Bad data says which case, and every failure is a clear one (issue 15, items 6-10)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tests.cli_helpers import invoke
+from tests.conftest import DEMO_BUNDLE, TINY_SET, run_cli
+from tests.integration.test_bad_input import assert_bad_input
+
+pytestmark = pytest.mark.slow
+CONFIG = "config/config_train.json"
+
+
+@pytest.fixture()
+def data(tmp_path: Path, synthetic_data: Path) -> Path:
+    """A private copy of the session's data set, free to damage."""
+    copy = tmp_path / "data"
+    shutil.copytree(synthetic_data, copy)
+    return copy
+
+
+def datalist(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "dataset.json").read_text())
+
+
+def entry_file(folder: Path, key: str, index: int, field: str) -> Path:
+    return folder / datalist(folder)[key][index][field]
+
+
+def cut_short(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+
+
+def mmar_on(make_mmar: Callable[..., Path], folder: Path, edit: Callable[[dict[str, Any]], None] | None = None,
+            **extra: Any) -> Path:
+    return make_mmar(environment={"DATA_ROOT": str(folder), "DATASET_JSON": str(folder / "dataset.json")}, edit=edit, **extra)
+
+
+# ---- 6. mmar check reads the datalist and, with --data, the data -------------------------------
+def test_check_finds_missing_files_in_list_valued_entries(make_mmar: Callable[..., Path], data: Path) -> None:
+    listing = datalist(data)
+    listing["training"][1]["image"] = [listing["training"][1]["image"], "imagesTr/second_modality.nii.gz"]
+    (data / "dataset.json").write_text(json.dumps(listing))
+    assert_bad_input(invoke("check", str(mmar_on(make_mmar, data))),
+                     f"1 file(s) not found: training[1].image[1]: {data}/imagesTr/second_modality.nii.gz")
+
+
+def test_check_data_reports_every_bad_case_at_once(make_mmar: Callable[..., Path], data: Path) -> None:
+    root = mmar_on(make_mmar, data)
+    assert invoke("check", str(root), "--data").exit_code == 0, "the good data set passes"
+    cut_short(entry_file(data, "training", 1, "image"))
+    label = entry_file(data, "training", 2, "label")
+    values = np.asanyarray(nib.load(label).dataobj).copy()
+    values[0, 0, 0] = 7
+    nib.save(nib.Nifti1Image(values, nib.load(label).affine), label)
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.uint8), np.eye(4)), entry_file(data, "validation", 0, "label"))
+    assert invoke("check", str(root)).exit_code == 0, "without --data the files are not opened"
+    result = invoke("check", str(root), "--data")
+    text = assert_bad_input(result, "3 problems found",
+                            f"dataset.json: training[1]: {entry_file(data, 'training', 1, 'image')}: cut short or damaged",
+                            f"training[2]: {label}: label values 7 are outside the 2 classes the network predicts (0..1)",
+                            "validation[0]: ", "label shape [8, 8, 8] differs from the image's [40, 40, 32]")
+    assert "data: training: headers of 7 of 8 files, label values of 4 of 4 cases" in text
+
+
+@pytest.mark.parametrize("where", ["config", "datalist"])
+def test_nan_in_a_json_file_is_refused_with_its_path_and_line(make_mmar: Callable[..., Path], data: Path, where: str) -> None:
+    if where == "config":
+        root = mmar_on(make_mmar, data)
+        config_file = root / "config" / "config_train.json"
+        config_file.write_text(config_file.read_text().replace('"learning_rate": 0.0002', '"learning_rate": NaN'))
+        assert_bad_input(invoke("check", str(root)), f"{CONFIG}: learning_rate: NaN (line 5) is not a JSON number")
+    else:
+        text = (data / "dataset.json").read_text()
+        (data / "dataset.json").write_text(text.replace('"training": [', '"training": [Infinity, ', 1))
+        line = next(i for i, row in enumerate((data / "dataset.json").read_text().splitlines(), 1) if "Infinity" in row)
+        assert_bad_input(invoke("check", str(mmar_on(make_mmar, data))), f"training[0]: Infinity (line {line}) is not a JSON number")
+
+
+# ---- 7. a case that fails in training names its entry -------------------------------------------
+@pytest.mark.parametrize(("dataset", "workers"), [("CacheDataset", 0), ("Dataset", 0), ("Dataset", 2)])
+def test_a_case_that_fails_to_load_names_its_datalist_entry(make_mmar: Callable[..., Path], data: Path, tmp_path: Path,
+                                                          dataset: str, workers: int) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        for section in ("train", "validate"):
+            config[section]["dataset"]["name"] = dataset
+            config[section]["dataset"]["args"] = {"transform": "@pre_transforms"} if dataset == "Dataset" else \
+                config[section]["dataset"]["args"]
+
+    root = mmar_on(make_mmar, data, edit)
+    broken = entry_file(data, "training", 2, "image")
+    cut_short(broken)
+    out = tmp_path / "out"
+    done = run_cli("train", str(root), "--no-progress", "--set", *TINY_SET, f"num_workers={workers}", f"MMAR_CKPT_DIR={out}")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert f"error: {data}/dataset.json: training[2] ({broken}): LoadImaged: " in done.stderr, done.stderr[-3000:]
+    assert "applying transform" not in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists(), "a run stopped by bad data left files behind"
+
+
+# ---- 8. every problem in one pass ---------------------------------------------------------------
+def test_a_bad_seed_does_not_hide_the_other_problems(make_mmar: Callable[..., Path]) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["determinism"] = {"random_seed": -1}
+        config["epochs"] = "many"
+        config["train"]["model"]["name"] = "UNett"
+        config["train"]["loss"]["args"]["bogus"] = 1
+        config["train"]["dataset"]["data_list_key"] = "trainingg"
+
+    root = make_mmar(edit=edit)
+    for command in ("check", "train"):
+        assert_bad_input(invoke(command, str(root)), "5 problems found",
+                         f"{CONFIG}: epochs: expected an integer, got 'many'",
+                         f"{CONFIG}: determinism.random_seed: the seed must be an integer in [0, 2**32), got -1",
+                         f"{CONFIG}: train.model.name: unknown component name 'UNett'",
+                         f"{CONFIG}: train.loss.args.bogus: DiceLoss does not accept argument 'bogus'",
+                         f"{CONFIG}: train.dataset.data_list_key: ")
+
+
+# ---- 9. distributed runs --------------------------------------------------------------------------
+FAILS_ON_RANK_1 = '''import os
+from ignite.engine import Events
+
+
+class FailsOnRank1:
+    def attach(self, engine):
+        engine.add_event_handler(Events.ITERATION_COMPLETED(once=2), self)
+
+    def __call__(self, engine):
+        if os.environ.get("RANK") == "1":
+            raise ValueError("rank 1 broke")
+'''
+
+
+def test_a_failing_worker_is_one_line_and_its_exit_code(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["train"]["handlers"].append({"path": "fails.FailsOnRank1"})
+
+    root = make_mmar(edit=edit, custom={"fails.py": FAILS_ON_RANK_1})
+    done = run_cli("train", str(root), "--nproc", "2", "--no-progress", "--set", *TINY_SET, "epochs=3",
+                   f"MMAR_CKPT_DIR={tmp_path / 'out'}")
+    assert done.returncode == 1, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: rank 1: training failed ({root}/custom/fails.py, line 11): ValueError: rank 1 broke"], done.stderr
+    for noise in ("ChildFailedError", "Traceback", "torch/distributed/elastic", "Connection closed by peer", "SIGTERM"):
+        assert noise not in done.stderr, noise
+
+
+def test_fewer_validation_cases_than_processes_is_bad_input(make_mmar: Callable[..., Path], data: Path, tmp_path: Path) -> None:
+    listing = datalist(data)
+    listing["validation"] = listing["validation"][:1]
+    (data / "dataset.json").write_text(json.dumps(listing))
+    out = tmp_path / "out"
+    done = run_cli("train", str(mmar_on(make_mmar, data)), "--nproc", "2", "--no-progress", "--set", *TINY_SET,
+                   f"MMAR_CKPT_DIR={out}")
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "validate.dataset: 1 case(s) for 2 processes" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
+
+
+# ---- 10. every failure is a clear one -----------------------------------------------------------
+def test_verify_exits_2_on_bad_input_and_leaves_no_folder(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["train"]["model"]["name"] = "UNett"
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    root = make_mmar(edit=edit)
+    done = run_cli("verify", str(root), "--set", *TINY_SET, env={"TMPDIR": str(scratch)})
+    assert done.returncode == 2 and "unknown component name 'UNett'" in done.stderr, done.stderr[-2000:]
+    assert not list(scratch.iterdir()), "verify left a folder behind"
+
+
+def test_verify_exits_2_when_a_run_refuses_its_input_and_cleans_up(make_mmar: Callable[..., Path], data: Path,
+                                                                  tmp_path: Path) -> None:
+    """Bad data only a run meets (the check passes): exit 2 from the run, and the temporary folder goes."""
+    cut_short(entry_file(data, "training", 0, "image"))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = run_cli("verify", str(mmar_on(make_mmar, data)), "--set", *TINY_SET, env={"TMPDIR": str(scratch)})
+    assert done.returncode == 2 and "run 1 of mmar verify refused its input" in done.stderr, done.stderr[-2000:]
+    assert "training[0]" in done.stderr and not list(scratch.iterdir())
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("[1]", "not a run manifest"),
+    ('{"manifest_version": 1, "weights_digest": 5}', "weights_digest: expected a digest string, got int"),
+    ('{"manifest_version": 1, "tensor_digests": [1]}', "tensor_digests: expected an object, got list"),
+])
+def test_diff_exits_2_on_a_malformed_manifest(tmp_path: Path, content: str, message: str) -> None:
+    bad = tmp_path / "run_manifest.json"
+    bad.write_text(content)
+    assert_bad_input(invoke("diff", str(bad), str(bad)), message)
+    assert_bad_input(invoke("diff", str(tmp_path / "missing.json"), str(bad)), "run manifest not found")
+
+
+def test_deep_nesting_is_bad_input_not_a_recursion_error(make_mmar: Callable[..., Path]) -> None:
+    root = make_mmar(config='{"train": ' + "[" * 10_000 + "]" * 10_000 + "}")
+    assert_bad_input(invoke("check", str(root)), f"{CONFIG}: nested deeper than 64 levels")
+    deep: Any = 1
+    for _ in range(70):
+        deep = [deep]
+    root = make_mmar(config=json.dumps({"epochs": 1, "x": deep}), name="deep2")
+    assert_bad_input(invoke("check", str(root)), f"{CONFIG}: x[0][0]", "nested deeper than 64 levels")
+
+
+def test_a_duplicate_key_names_its_path_and_line(make_mmar: Callable[..., Path]) -> None:
+    text = (DEMO_BUNDLE / "config" / "config_train.json").read_text()
+    doubled = text.replace('"to_onehot_y": true,', '"to_onehot_y": true, "softmax": false,', 1)
+    assert doubled != text
+    root = make_mmar(config=doubled)
+    line = next(i for i, row in enumerate(doubled.splitlines(), 1) if '"softmax": false' in row)
+    assert_bad_input(invoke("check", str(root)), f"{CONFIG}: train.loss.args.softmax: duplicate key 'softmax' (line {line})")
+
+
+def test_zero_epochs_and_a_list_as_output_folder_are_caught_by_check(make_mmar: Callable[..., Path], tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_mmar()
+    assert_bad_input(invoke("check", str(root), "--set", "epochs=0"), "epochs")
+
+    def edit(config: dict[str, Any]) -> None:
+        config["train"]["trainer"]["args"]["max_epochs"] = 0
+
+    zero = make_mmar(edit=edit, name="zero")
+    assert_bad_input(invoke("check", str(zero)), f"{CONFIG}: train.trainer.args.max_epochs: max_epochs must be at least 1, got 0")
+    monkeypatch.chdir(tmp_path)
+    assert_bad_input(invoke("check", str(root), "--set", 'MMAR_CKPT_DIR=["a","b"]'),
+                     "--set: MMAR_CKPT_DIR: MMAR_CKPT_DIR is a path and must be text, got list ['a', 'b']")
+    assert not list(tmp_path.glob("*a*b*")) and not list((root).glob("*a*b*")), "a folder was named after the list"
+
+
+NAN_LOSS = '''import torch
+
+
+class NaNLoss(torch.nn.Module):
+    def forward(self, prediction, label):
+        return (prediction * 0).sum() + float("nan")
+'''
+
+
+def test_train_stats_never_hold_nan(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["train"]["loss"] = {"path": "nanloss.NaNLoss"}
+
+    root = make_mmar(edit=edit, custom={"nanloss.py": NAN_LOSS})
+    out = tmp_path / "out"
+    done = run_cli("train", str(root), "--no-progress", "--set", *TINY_SET, f"MMAR_CKPT_DIR={out}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (out / "train_stats.json").read_text()
+    stats = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in train_stats.json"))
+    assert stats["train_loss_per_epoch"] == [None, None]
+    assert stats["train_loss_notes"] == ["epoch 1: the loss was not a finite number", "epoch 2: the loss was not a finite number"]
+    json.loads((out / "run_manifest.json").read_text(), parse_constant=lambda name: pytest.fail(f"{name} in the manifest"))
