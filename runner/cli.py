@@ -12,13 +12,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from runner.errors import BAD_INPUT_EXIT, MmarRunnerError
+from runner.run_spec import DEFAULT_MASTER_PORT, NodeLayout, RunSpec
 
 logger = logging.getLogger("runner")
 
@@ -79,6 +80,11 @@ def _mmar(positional: Path | None, option: Path | None) -> Path:
     if chosen is None:
         raise MmarRunnerError("no MMAR given", hint="mmar train PATH/TO/MMAR (or -m PATH/TO/MMAR)")
     return chosen
+
+
+def _root(positional: Path | None, option: Path | None, verbose: bool) -> str:
+    """The MMAR a run command names, or its error (exit 2) before anything else happens."""
+    return str(_reporting_errors(verbose, lambda: _mmar(positional, option)))
 
 
 def _unexpected(exc: Exception, verbose: bool, who: str = "") -> None:
@@ -149,14 +155,15 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
           nnodes: Annotated[int, typer.Option(min=1, help="Nodes in the job (torchrun, static rendezvous).")] = 1,
           node_rank: Annotated[int, typer.Option(min=0, help="This node's index.")] = 0,
           master_addr: Annotated[Optional[str], typer.Option(help="Host of node 0 (several nodes).")] = None,
-          master_port: Annotated[int, typer.Option(help="Rendezvous port on node 0.")] = 29500) -> None:
+          master_port: Annotated[int, typer.Option(help="Rendezvous port on node 0.")] = DEFAULT_MASTER_PORT) -> None:
     """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json.
 
     A run stopped by SIGTERM (exit 75) continues from its resume checkpoint when started again, as long as
     its inputs (config, custom/, datalists) are unchanged.
     """
-    options = TrainOptions(progress, fresh, lock_wait, max_iterations)
-    _train("train", mmar, m, config, environment, set_ or [], verbose, options, nproc, NodeLayout(nnodes, node_rank, master_addr, master_port))
+    spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), nproc,
+                   NodeLayout(nnodes, node_rank, master_addr, master_port), progress, fresh, lock_wait, max_iterations)
+    _train(spec, verbose)
 
 
 @app.command()
@@ -164,28 +171,8 @@ def finetune(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, 
              set_: SetOpt = None, verbose: VerboseOpt = False, progress: ProgressOpt = True, fresh: FreshOpt = False,
              lock_wait: LockWaitOpt = 0.0) -> None:
     """Train starting from the checkpoint at MMAR_CKPT: train with dont_load_ckpt_model=False, as Clara's finetune.sh."""
-    _train("finetune", mmar, m, config, environment, [FINETUNE_SET, *(set_ or [])], verbose, TrainOptions(progress, fresh, lock_wait))
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """How a training command runs, beyond the config: progress bar, resume, the output folder's lock."""
-
-    progress: bool = True
-    fresh: bool = False
-    lock_wait_s: float = 0.0
-    max_iterations: int | None = None
-
-    def argv(self) -> list[str]:
-        """The same options for the processes torchrun starts."""
-        words = ["--no-progress"]
-        words += ["--fresh"] if self.fresh else []
-        words += ["--lock-wait", f"{self.lock_wait_s:g}"] if self.lock_wait_s else []
-        words += ["--max-iterations", str(self.max_iterations)] if self.max_iterations else []
-        return words
-
-
-FINETUNE_SET = "dont_load_ckpt_model=False"
+    _train(RunSpec("finetune", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), progress=progress, fresh=fresh,
+                   lock_wait_s=lock_wait), verbose)
 
 
 def _print_conf(loaded: Any) -> None:
@@ -194,18 +181,7 @@ def _print_conf(loaded: Any) -> None:
         typer.echo(json.dumps(loaded.resolved, indent=2))
 
 
-@dataclass(frozen=True)
-class NodeLayout:
-    """Where this node sits in a multi-node torchrun job (one node: the defaults)."""
-
-    nnodes: int = 1
-    node_rank: int = 0
-    master_addr: str | None = None
-    master_port: int = 29500
-
-
-def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
-           sets: list[str], verbose: bool, options: TrainOptions, nproc: int | None = None, nodes: NodeLayout = NodeLayout()) -> None:
+def _train(spec: RunSpec, verbose: bool) -> None:
     _setup_logging(verbose)
     from runner.config.load import load_train_config
     from runner.workflow.distributed import context_from_env, launch, processes_wanted
@@ -217,27 +193,23 @@ def _train(command: str, mmar: Path | None, m: Path | None, config: str | None, 
             logging.getLogger(name).setLevel(logging.WARNING)  # one voice: rank 0 reports
 
     def work() -> Any:
-        loaded = load_train_config(_mmar(mmar, m), config, environment, sets, strict=False)
+        loaded = load_train_config(Path(spec.mmar), spec.config, spec.environment, spec.config_sets, strict=False)
         if loaded.errors:  # with every component and datalist problem too, in one report (exit 2)
             from runner.components.check import check_mmar
 
             check_mmar(loaded)
         if not context.distributed:
-            processes = processes_wanted(nproc, loaded.model.multi_gpu, loaded.file)
-            if nodes.nnodes > 1 and not nodes.master_addr:
+            launching = replace(spec, processes=processes_wanted(spec.processes, loaded.model.multi_gpu, loaded.file))
+            if launching.nodes.nnodes > 1 and not launching.nodes.master_addr:
                 raise MmarRunnerError("--nnodes > 1 needs --master-addr (the host of node 0)")
-            if processes > 1 or nodes.nnodes > 1:
+            if launching.launches_workers:
                 from runner.components.check import check_mmar
 
                 check_mmar(loaded)  # bad input: one report here, not one per worker
-                argv = [command, str(loaded.mmar.root), *options.argv(), "-c", str(loaded.mmar.config_file)]
-                argv += ["-e", str(loaded.mmar.environment_file)] if loaded.mmar.environment_file else []
-                argv += ["--set", *sets] if sets else []
-                raise typer.Exit(launch(argv, processes, nodes.nnodes, nodes.node_rank, nodes.master_addr, nodes.master_port))
+                raise typer.Exit(launch(launching))
         if context.is_main:
             _print_conf(loaded)
-        return run_training(loaded, command=command, show_progress=options.progress, max_iterations=options.max_iterations,
-                            lock_wait_s=options.lock_wait_s, fresh=options.fresh)
+        return run_training(loaded, spec)
 
     result = _reporting_errors(verbose, work, f"rank {context.rank}: " if context.distributed else "")
     if not context.is_main:
@@ -261,10 +233,12 @@ def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, c
     from runner.config.load import load_config
     from runner.workflow.evaluate import run_evaluation  # pins the process env before torch loads
 
+    spec = RunSpec(command, _root(mmar, m, verbose), config, environment, tuple(set_ or ()), lock_wait_s=lock_wait)
+
     def work() -> Any:
-        loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], strict=False, kind=getattr(kinds, kind_name))
+        loaded = load_config(Path(spec.mmar), config, environment, spec.sets, strict=False, kind=getattr(kinds, kind_name))
         _print_conf(loaded)
-        return run_evaluation(loaded, command, lock_wait)  # checks first: every problem at once
+        return run_evaluation(loaded, spec)  # checks first: every problem at once
 
     result = _reporting_errors(verbose, work)
     for name, value in result.metrics.items():
@@ -392,8 +366,8 @@ def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, en
     from runner.workflow.verify import explain
     from runner.workflow.verify import verify as verify_runs
 
-    comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(
-        _mmar(mmar, m), config, environment, set_ or [], iterations or None, keep))
+    spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()))
+    comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(spec, iterations or None, keep))
     for line in explain(comparison):
         typer.echo(line)
     typer.echo(f"manifests:     {manifests[0]}  {manifests[1]}")

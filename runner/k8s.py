@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError
+from runner.run_spec import DEFAULT_MASTER_PORT, NodeLayout, RunSpec, image_args
 
 CONTAINER = "mmar"
-RENDEZVOUS_PORT = 29500
+RENDEZVOUS_PORT = DEFAULT_MASTER_PORT
+IMAGE_MMAR = "/opt/mmar"  # where the image keeps its MMAR (the entry point names it)
 RUN_AS = 10001  # the image's user
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # RFC 1123 label, at most 63 characters
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")  # at most 253 characters
@@ -192,15 +194,9 @@ def render(request: K8sRequest) -> list[Any]:
 
 def _container_args(request: K8sRequest, name: str, service: str) -> list[str]:
     """What the image's entry point (runner.container) gets: the train command and its torchrun shape."""
-    args = ["train"]
-    if request.nodes > 1:
-        args += ["--nproc", str(max(request.gpus_per_node, 1)), "--nnodes", str(request.nodes), "--node-rank", "$(JOB_COMPLETION_INDEX)",
-                 "--master-addr", f"{name}-0.{service}", "--master-port", str(RENDEZVOUS_PORT)]
-    elif request.gpus_per_node > 1:
-        args += ["--nproc", str(request.gpus_per_node)]
-    if request.set_words:
-        args += ["--set", *request.set_words]
-    return args
+    nodes = NodeLayout(request.nodes, "$(JOB_COMPLETION_INDEX)", f"{name}-0.{service}", RENDEZVOUS_PORT) if request.nodes > 1 else NodeLayout()
+    processes = max(request.gpus_per_node, 1) if request.nodes > 1 else request.gpus_per_node or None
+    return image_args(RunSpec("train", IMAGE_MMAR, sets=request.set_words, processes=processes, nodes=nodes))
 
 
 def _volume(k8s: Any, name: str, claim: str | None, read_only: bool) -> Any:

@@ -17,12 +17,14 @@ import platform
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.errors import ConfigIssue
 from runner.jsonio import canonical_json
+from runner.run_spec import RunSpec, reproduce_command
 
 if TYPE_CHECKING:
     from runner.config.load import LoadedConfig
@@ -184,16 +186,10 @@ def _nvidia_driver() -> str | None:
         return None
 
 
-def reproduce_command(root: Path, config_file: Path, env_file: Path | None, overrides: Mapping[str, Any], seed: int,
-                      command: str = "train") -> str:
-    """The command line that repeats this run, with the seed made explicit."""
-    words = ["mmar", command, str(root), "-c", str(config_file)]
-    if env_file is not None:
-        words += ["-e", str(env_file)]
-    sets = {**{k: v for k, v in overrides.items()}, "determinism.random_seed": seed}
-    words.append("--set")
-    words += [f"{k}={_literal(v)}" for k, v in sets.items()]
-    return shlex.join(words)
+def spec_of(loaded: LoadedConfig, command: str) -> RunSpec:
+    """The run a Python caller asked for by loading a config: its ``--set`` words from the parsed overrides."""
+    return RunSpec(command, str(loaded.mmar.root), sets=tuple(f"{key}={_literal(value)}" for key, value in loaded.overrides.items()),
+                   progress=False)
 
 
 def _literal(value: Any) -> str:
@@ -202,13 +198,21 @@ def _literal(value: Any) -> str:
     return str(value)
 
 
+def reproduce(loaded: LoadedConfig, spec: RunSpec, world_size: int) -> str:
+    """The command line that repeats this run, files named by absolute path and the seed made explicit."""
+    mmar = loaded.mmar
+    located = replace(spec, mmar=str(mmar.root), config=str(mmar.config_file),
+                      environment=str(mmar.environment_file) if mmar.environment_file else None)
+    return reproduce_command(located, loaded.seed, world_size)
+
+
 def invocation() -> str:
     return shlex.join([os.path.basename(sys.argv[0]) or "mmar", *sys.argv[1:]])
 
 
 def manifest_base(
     loaded: LoadedConfig,
-    command: str,
+    spec: RunSpec,
     started_at: datetime,
     flags: Mapping[str, Any],
     amp_in_force: bool,
@@ -216,11 +220,12 @@ def manifest_base(
     datalist_digests: Mapping[str, str],
     warnings: Sequence[ConfigIssue],
     supplied: Mapping[str, str] | None = None,
+    world_size: int = 1,
 ) -> dict[str, Any]:
     """The facts known before training starts; a running, failed or completed manifest adds to them."""
     mmar = loaded.mmar
     return {
-        "command": command,
+        "command": spec.command,
         "started_at": started_at.isoformat(),
         "mmar_root": str(mmar.root),
         "config_file": str(mmar.config_file),
@@ -240,5 +245,5 @@ def manifest_base(
         "runner_supplied": dict(supplied or {}),  # what Clara wired implicitly and the runner filled in (cache folders)
         "search_point": loaded.search_point,  # an AutoML search space: the point this run trained
         "invocation": invocation(),
-        "reproduce": reproduce_command(mmar.root, mmar.config_file, mmar.environment_file, loaded.overrides, loaded.seed, command),
+        "reproduce": reproduce(loaded, spec, world_size),
     }

@@ -14,11 +14,11 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from runner.errors import PREEMPTED_EXIT, ConfigError, ConfigIssue
+from runner.run_spec import RunSpec, torchrun_argv
 from runner.workflow.torchrun_output import TorchrunOutput
 
 logger = logging.getLogger(__name__)
@@ -60,28 +60,20 @@ def processes_wanted(nproc: int | None, multi_gpu: bool, config_file: str) -> in
     return count
 
 
-def launch(argv: Sequence[str], nproc: int, nnodes: int = 1, node_rank: int | None = None, master_addr: str | None = None,
-           master_port: int = 29500) -> int:
-    """Run ``mmar`` ARGV under torchrun with ``nproc`` workers on this node; return the exit code to end with.
+def launch(spec: RunSpec) -> int:
+    """Run ``spec`` under torchrun on this node; return the exit code to end with.
 
     That is the failing worker's (2 for bad input), not torchrun's 1, and its error is printed once
     without torchrun's report (:mod:`runner.workflow.torchrun_output`); 75 when SIGTERM stopped the job.
     """
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
-    if nnodes > 1:
-        command += [f"--nnodes={nnodes}", f"--node-rank={node_rank or 0}", f"--master-addr={master_addr}",
-                    f"--master-port={master_port}"]
-    else:
-        # Static rendezvous on loopback, not --standalone: that one resolves the host name, which a
-        # container run with --network none cannot.
-        command += ["--nnodes=1", "--node-rank=0", "--master-addr=127.0.0.1", f"--master-port={_free_port()}"]
-    command += ["-m", "runner", *argv]
+    nnodes = spec.nodes.nnodes
+    command = torchrun_argv(spec, sys.executable, _free_port())
     env = {**os.environ, "PYTHONHASHSEED": "0", "MMAR_NO_REEXEC": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     if nnodes == 1:
         # One node talks over loopback: gloo would otherwise pick the interface of the host name, which a
         # container run with --network none does not have.
         env.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    logger.info("torchrun: %d process(es) per node, %d node(s)", nproc, nnodes)
+    logger.info("torchrun: %d process(es) per node, %d node(s)", spec.processes or 1, nnodes)
     child = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, bufsize=1)
     output = TorchrunOutput(_to_stderr)
     reader = threading.Thread(target=lambda: [output.feed(line) for line in child.stderr or ()], daemon=True)

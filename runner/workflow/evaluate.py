@@ -24,6 +24,7 @@ from runner.determinism import apply_determinism, prepare_process_env
 from runner.errors import MmarRunnerError, RunFailedError
 from runner.legacy.clara_code import mmar_code
 from runner.manifest import manifest_base, model_state, weights_digest
+from runner.run_spec import RunSpec
 from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
 from runner.workflow.session import RunSession
 
@@ -46,7 +47,7 @@ def eval_output_dir(loaded: LoadedConfig) -> Path:
     return Path(str(loaded.variables["MMAR_EVAL_OUTPUT_PATH"]))
 
 
-def run_evaluation(loaded: LoadedConfig, command: str, lock_wait_s: float = 0.0) -> EvalResult:
+def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
     """Run the evaluator of a validation or inference config, in a :class:`RunSession` on its output folder.
 
     Raises:
@@ -54,6 +55,7 @@ def run_evaluation(loaded: LoadedConfig, command: str, lock_wait_s: float = 0.0)
         RunLockedError: another run holds the output folder.
         RunFailedError: the evaluation itself failed; the manifest then says ``status: "failed"``.
     """
+    command = spec.command
     if not isinstance(loaded.model, EvalConfig):
         raise MmarRunnerError(f"{loaded.file}: {command} needs a flat evaluation config, not a training config",
                               hint=f"pass -c {loaded.kind.default_file}")
@@ -66,7 +68,7 @@ def run_evaluation(loaded: LoadedConfig, command: str, lock_wait_s: float = 0.0)
     out_dir = eval_output_dir(loaded)
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    with RunSession(out_dir, f"{command}_manifest.json", command, lock_wait_s=lock_wait_s) as session, \
+    with RunSession(out_dir, f"{command}_manifest.json", command, lock_wait_s=spec.lock_wait_s) as session, \
             mmar_code(loaded.mmar.root):
         flags = apply_determinism(settings_for(loaded))
         builder = Builder(loaded, device=device, amp=amp)
@@ -75,7 +77,7 @@ def run_evaluation(loaded: LoadedConfig, command: str, lock_wait_s: float = 0.0)
         seed_datasets(builder, loaded.seed)
         if not is_engine(evaluator):
             raise RunFailedError(f"{type(evaluator).__name__} is not an ignite engine; {command} runs evaluators only")
-        base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied)
+        base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied)
         base.update(model={"entry": model_entry_path(loaded.model), "source": _describe_source(loaded.model)})
         session.start(base)
         call_user(evaluator.run)  # a failure leaves the session: failed manifest, or nothing kept on bad input

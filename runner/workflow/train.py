@@ -29,8 +29,9 @@ from runner.determinism import (
 from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, PreemptedError, RunFailedError, first_line
 from runner.jsonio import write_atomic, write_json_atomic
 from runner.legacy.clara_code import mmar_code
-from runner.manifest import MANIFEST_NAME, file_digests, manifest_base, model_state, tensor_digests, weights_digest
+from runner.manifest import MANIFEST_NAME, file_digests, manifest_base, model_state, spec_of, tensor_digests, weights_digest
 from runner.mmar import resolve_in_mmar
+from runner.run_spec import RunSpec
 from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
@@ -60,12 +61,13 @@ class TrainResult:
     planned_iterations: int | None = None
 
 
-def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bool = True,
-                 max_iterations: int | None = None, lock_wait_s: float = 0.0, fresh: bool = False) -> TrainResult:
+def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResult:
     """Train as the config says and write model, stats and manifest under MMAR_CKPT_DIR.
 
-    The run lives in a :class:`RunSession` on MMAR_CKPT_DIR (lock, manifest states, cleanup).
-    ``fresh`` removes the folder's resume checkpoints instead of continuing from them.
+    ``spec`` is the run as the command line described it (its options: progress, ``--fresh``, the
+    lock wait, ``--max-iterations``; and the manifest's reproduce command); without one, the loaded
+    config is trained quietly, as a Python caller wants. The run lives in a :class:`RunSession` on
+    MMAR_CKPT_DIR (lock, manifest states, cleanup); ``fresh`` removes the folder's resume checkpoints.
 
     Raises:
         ConfigError / ComponentError: bad input, found before anything is kept on disk.
@@ -73,6 +75,8 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
         RunFailedError: training failed; the manifest then says ``status: "failed"``.
         PreemptedError: stopped on SIGTERM after writing a resume checkpoint (exit 75).
     """
+    spec = spec or spec_of(loaded, "train")
+    command = spec.command
     prepare_process_env()
     resume_every_s = checkpoint_interval()
     warnings = check_mmar(loaded)
@@ -91,20 +95,21 @@ def run_training(loaded: LoadedConfig, command: str = "train", show_progress: bo
     ckpt_dir = loaded.ckpt_dir
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    with RunSession(ckpt_dir, MANIFEST_NAME, command, is_main=context.is_main, lock_wait_s=lock_wait_s) as session, \
+    with RunSession(ckpt_dir, MANIFEST_NAME, command, is_main=context.is_main, lock_wait_s=spec.lock_wait_s) as session, \
             mmar_code(loaded.mmar.root):
         flags = apply_determinism(settings)
         builder = Builder(loaded, device=device, amp=amp, rank=context.rank, world_size=context.world_size)
         trainer = _build_trainer(builder, context)
-        base = manifest_base(loaded, command, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied)
+        base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied,
+                             world_size=context.world_size)
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
                            "kind": "ignite" if is_engine(trainer) else "bring-your-own"}
         base["world_size"] = context.world_size
         record = RunRecord()
-        keeper = _resume_keeper(loaded, builder, trainer, record, base, context.is_main, resume_every_s, fresh)
+        keeper = _resume_keeper(loaded, builder, trainer, record, base, context.is_main, resume_every_s, spec.fresh)
         if keeper is not None and keeper.resumed_from is not None:
             base["resumed_from"] = str(keeper.resumed_from)
-        _prepare(trainer, builder, record, settings, show_progress, loaded, max_iterations, keeper)
+        _prepare(trainer, builder, record, settings, spec.progress, loaded, spec.max_iterations, keeper)
         session.start(base)
         try:
             with sigterm_requests_checkpoint(keeper) if keeper else nullcontext():

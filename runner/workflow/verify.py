@@ -13,14 +13,15 @@ import secrets
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from runner.errors import BAD_INPUT_EXIT, MmarLayoutError, MmarRunnerError, RunFailedError
 from runner.jsonio import load_json
 from runner.manifest import MANIFEST_NAME
+from runner.run_spec import NodeLayout, RunSpec, worker_argv
 from runner.workflow.session import RunSession
 
 # Manifest fields (dotted) whose difference can change the numbers a run produces.
@@ -105,8 +106,7 @@ def load_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def verify(root: Path, config: str | None, environment: str | None, sets: Sequence[str],
-           iterations: int | None = DEFAULT_VERIFY_ITERATIONS, keep: Path | None = None) -> tuple[Comparison, list[Path]]:
+def verify(spec: RunSpec, iterations: int | None = DEFAULT_VERIFY_ITERATIONS, keep: Path | None = None) -> tuple[Comparison, list[Path]]:
     """Train twice, each in its own process and output folder, and compare.
 
     The MMAR is checked here first, so bad input is exit 2 before anything runs. The two runs live
@@ -120,17 +120,14 @@ def verify(root: Path, config: str | None, environment: str | None, sets: Sequen
     from runner.components.check import check_mmar
     from runner.config.load import load_train_config
 
-    check_mmar(load_train_config(root, config, environment, sets, strict=False))
+    check_mmar(load_train_config(Path(spec.mmar), spec.config, spec.environment, spec.config_sets, strict=False))
+    one_run = replace(spec, command="train", max_iterations=iterations, processes=None, nodes=NodeLayout())
     base = keep if keep is not None else Path(tempfile.gettempdir()) / f"mmar-verify-{secrets.token_hex(4)}"
     manifests = []
     with RunSession(base, None, "verify"):
         for index in (1, 2):
             out = base / f"run{index}"
-            words = [sys.executable, "-m", "runner", "train", str(root), "--no-progress"]
-            words += ["-c", config] if config else []
-            words += ["-e", environment] if environment else []
-            words += ["--max-iterations", str(iterations)] if iterations else []
-            words += ["--set", *sets, f"MMAR_CKPT_DIR={out}"]
+            words = [sys.executable, "-m", "runner", *worker_argv(one_run.with_sets(f"MMAR_CKPT_DIR={out}"))]
             done = subprocess.run(words, capture_output=True, text=True)
             if done.returncode != 0:
                 tail = "\n".join(done.stderr.strip().splitlines()[-5:])

@@ -69,7 +69,7 @@ def test_strict_mode_and_seeded_transforms_during_training(make_mmar: Callable[.
         config["train"]["dataset"]["path"] = "probe.DictAugmentedDataset"
 
     root = make_mmar(edit=edit, custom={"probe.py": PROBE})
-    result = run_training(load_train_config(root, overrides=[*TINY_SET, "epochs=1"]), show_progress=False)
+    result = run_training(load_train_config(root, overrides=[*TINY_SET, "epochs=1"]))
     report = json.loads(out.read_text())
     assert report["seen"], "the probe saw no iteration"
     assert all(s["strict"] and not s["warn_only"] and not s["cudnn_benchmark"] for s in report["seen"])
@@ -86,7 +86,7 @@ def test_deterministic_algorithms_off_is_in_force_and_recorded(make_mmar: Callab
         config["train"]["handlers"][:0] = [{"path": "probe.Probe", "args": {"out": str(out)}}]
 
     root = make_mmar(edit=edit, custom={"probe.py": PROBE})
-    run_training(load_train_config(root, overrides=[*TINY_SET, "epochs=1", "deterministic_algorithms=False"]), show_progress=False)
+    run_training(load_train_config(root, overrides=[*TINY_SET, "epochs=1", "deterministic_algorithms=False"]))
     report = json.loads(out.read_text())
     assert report["seen"] and not any(s["strict"] for s in report["seen"])
     flags = json.loads((root / "models" / "run_manifest.json").read_text())["determinism"]

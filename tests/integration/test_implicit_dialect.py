@@ -65,7 +65,7 @@ def test_implicit_wiring_trains_and_saves_where_clara_did(make_mmar: Callable[..
     root = make_mmar(config=CONFIG_40)
     loaded = load_train_config(root)
     assert loaded.dialect == "4.0"
-    result = run_training(loaded, show_progress=False)
+    result = run_training(loaded)
     assert result.epochs_completed == 2 and result.best_model == root / "models" / "model.pt"
     final = torch.load(root / "models" / "final_model.pt", map_location="cpu", weights_only=False)
     assert set(final) == {"model", "optimizer", "lr_scheduler", "train_conf"}
@@ -108,7 +108,7 @@ def test_the_two_dialects_of_one_pipeline_train_to_the_same_weights(make_mmar: C
     implicit = load_train_config(make_mmar(config=CONFIG_40, name="v40"))
     explicit = load_train_config(make_mmar(config=explicit_41(CONFIG_40), name="v41"))
     assert (implicit.dialect, explicit.dialect) == ("4.0", "4.1")
-    first, second = run_training(implicit, show_progress=False), run_training(explicit, show_progress=False)
+    first, second = run_training(implicit), run_training(explicit)
     assert first.weights_digest == second.weights_digest
     best = [json.loads(r.manifest_path.read_text())["key_metric"]["best"] for r in (first, second)]
     assert best[0] == best[1] is not None

@@ -51,7 +51,7 @@ def crashing_mmar(make_mmar: Callable[..., Path]) -> Path:
 
 
 def train(root: Path, *sets: str):  # type: ignore[no-untyped-def]
-    return run_training(load_train_config(root, overrides=[*TINY_SET, *sets]), show_progress=False)
+    return run_training(load_train_config(root, overrides=[*TINY_SET, *sets]))
 
 
 def test_metrics_are_recorded_only_for_validated_epochs(crashing_mmar: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from runner.manifest import config_digest, reproduce_command, weights_digest
+from runner.manifest import config_digest, weights_digest
 
 
 def state() -> dict[str, torch.Tensor]:
@@ -53,11 +53,6 @@ def test_config_digest_survives_moving_the_mmar() -> None:
     two = {"a": "/new/spot/models", "b": 1}
     assert config_digest(one, Path("/old/place")) == config_digest(two, Path("/new/spot"))
     assert config_digest({**one, "b": 2}, Path("/old/place")) != config_digest(one, Path("/old/place"))
-
-
-def test_reproduce_command_pins_the_seed_and_keeps_overrides() -> None:
-    text = reproduce_command(Path("/m"), Path("/m/config/c.json"), None, {"epochs": 2, "size": [1, 2]}, 9)
-    assert text == "mmar train /m -c /m/config/c.json --set epochs=2 'size=[1,2]' determinism.random_seed=9"
 
 
 def test_config_digest_ignores_where_outputs_go() -> None:
