@@ -136,7 +136,7 @@ class ResumeKeeper:
             engine.terminate(skip_completed=True)  # not COMPLETED: no handler writes a "final" model of a run cut short
 
     def _epoch_completed(self, engine: Any) -> None:
-        if self.preempted or self.due():
+        if _any_rank(self.preempted or self.due()):  # every rank saves together: save gathers their RNG states
             self.save(engine)
         if self.preempted:
             engine.terminate(skip_completed=True)
@@ -146,7 +146,10 @@ class ResumeKeeper:
         return self._clock() - self._last_saved >= self.every_s
 
     def save(self, engine: Any) -> Path | None:
+        """Write a resume checkpoint (rank 0); every rank calls this at the same step, for its RNG states."""
         self._last_saved = self._clock()
+        rng = _every_rank({"rng": global_rng_state(), "data_rng_now": data_rng_state(self.builder),
+                           "data_rng_at_epoch_start": self._epoch_start})
         if not self.is_main:
             return None
         import torch
@@ -165,9 +168,7 @@ class ResumeKeeper:
             "optimizer": engine.optimizer.state_dict() if getattr(engine, "optimizer", None) is not None else None,
             "lr_scheduler": _state(self.builder.built("train", "lr_scheduler")),
             "scaler": _state(getattr(engine, "scaler", None)),
-            "rng": global_rng_state(),
-            "data_rng_now": data_rng_state(self.builder),
-            "data_rng_at_epoch_start": self._epoch_start,
+            "rng_by_rank": rng,  # rank r's global and data RNG states at [r]
             "record": {name: getattr(self.record, name) for name in RECORD_FIELDS},
             "evaluator": _evaluator_state(self.evaluator),
             "savers": [{part: getattr(saver, part).state_dict() for part in SAVER_PARTS if getattr(saver, part, None) is not None}
@@ -185,6 +186,7 @@ class ResumeKeeper:
     def restore(self, found: Found) -> None:
         """Put the trainer, its objects and every RNG where the checkpointed run was."""
         payload = found.payload
+        rng = payload["rng_by_rank"][_rank()]
         engine = self.trainer
         network = engine.network
         inner = network.module if hasattr(network, "module") else network
@@ -206,40 +208,65 @@ class ResumeKeeper:
         engine.state.epoch_length = length
         engine.state.iteration = payload["iteration"]
         engine.state.epoch = epoch - 1 if mid_epoch else epoch
-        set_global_rng_state(payload["rng"])
-        set_data_rng_state(self.builder, payload["data_rng_now"])
+        set_global_rng_state(rng["rng"])
+        set_data_rng_state(self.builder, rng["data_rng_now"])
         if mid_epoch:
             # Rewind the data RNGs to the epoch's start and draw again the batches already trained on.
-            set_data_rng_state(self.builder, payload["data_rng_at_epoch_start"])
+            set_data_rng_state(self.builder, rng["data_rng_at_epoch_start"])
             sampler = getattr(engine.data_loader, "sampler", None)
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)  # what MONAI does at EPOCH_STARTED, which has not fired yet for this epoch
             batches = iter(engine.data_loader)
             for _ in range(position):
                 next(batches)
-            set_global_rng_state(payload["rng"])  # drawing batches must not move the training RNG
+            set_global_rng_state(rng["rng"])  # drawing batches must not move the training RNG
             engine.state.dataloader = engine.data_loader
             engine._dataloader_iter = batches  # ignite: continue this epoch from this iterator
             engine._init_iter = position
-            self._epoch_start = payload["data_rng_at_epoch_start"]
+            self._epoch_start = rng["data_rng_at_epoch_start"]
             self._resumed_mid_epoch = True
         logger.info("resuming from %s: epoch %d, iteration %d%s", found.path.name, epoch, payload["iteration"],
                     f" ({position} of {length} batches into the epoch)" if mid_epoch else "")
 
 
 def _any_rank(flag: bool) -> bool:
-    """True when any rank got SIGTERM (a no-op outside torchrun)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
+    """True when ``flag`` is true on any rank (a no-op outside torchrun)."""
+    if not _distributed():
         return flag
     import torch
+    import torch.distributed as dist
 
     value = torch.tensor([1 if flag else 0], dtype=torch.int32)
     if dist.get_backend() == "nccl":
         value = value.cuda()
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
+
+
+def _distributed() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if _distributed() else 0
+
+
+def _every_rank(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """``state`` of every rank, in rank order (one process: a list of one).
+
+    The states travel between this job's own processes only; what is written is plain data, as ever.
+    """
+    if not _distributed():
+        return [state]
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, state)
+    return gathered
 
 
 def _state(obj: Any) -> Any:

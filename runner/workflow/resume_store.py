@@ -26,9 +26,11 @@ from runner.errors import MmarRunnerError, first_line
 logger = logging.getLogger(__name__)
 
 RESUME_DIR = "resume"
-FORMAT = "mmar-resume/3"  # 3: the run's inputs (config, custom/ files, datalists) decide who may continue
+# 3: the run's inputs (config, custom/ files, datalists) decide who may continue; 4: the world size too, and
+# every rank's RNG states (rank r continues from its own)
+FORMAT = "mmar-resume/4"
 REQUIRED = ("inputs", "epoch", "iteration", "epoch_length", "position", "model", "optimizer", "lr_scheduler", "scaler",
-            "rng", "data_rng_now", "data_rng_at_epoch_start", "record", "evaluator", "savers")
+            "rng_by_rank", "record", "evaluator", "savers")
 FRESH_HINT = "mmar train --fresh starts from the beginning (the resume checkpoints are removed); undo the changes to continue"
 
 
@@ -45,9 +47,11 @@ class RunInputs:
     config_digest: str
     custom_files: dict[str, str] = field(default_factory=dict)  # path under custom/ -> sha256
     datalists: dict[str, str] = field(default_factory=dict)  # section -> sha256 of its datalist file
+    world_size: int = 1  # processes: each rank trains its own share of the data with its own RNGs
 
     def as_data(self) -> dict[str, Any]:
-        return {"config_digest": self.config_digest, "custom_files": dict(self.custom_files), "datalists": dict(self.datalists)}
+        return {"config_digest": self.config_digest, "custom_files": dict(self.custom_files), "datalists": dict(self.datalists),
+                "world_size": self.world_size}
 
     def changes_since(self, stored: Mapping[str, Any], config_file: str) -> list[str]:
         """What differs from the inputs ``stored`` in a checkpoint, one phrase each; empty when the same."""
@@ -66,6 +70,8 @@ class RunInputs:
         for section in sorted(set(datalists) | set(self.datalists)):
             if datalists.get(section) != self.datalists.get(section):
                 changes.append(f"the {section} datalist changed")
+        if stored.get("world_size", 1) != self.world_size:
+            changes.append(f"it ran as {stored.get('world_size', 1)} process(es), this run has {self.world_size}")
         return changes
 
 

@@ -158,7 +158,7 @@ def _resume_keeper(loaded: LoadedConfig, builder: Builder, trainer: Any, record:
     """The keeper of resume checkpoints (ignite trainers only), with the checkpoint it continues from, if any."""
     if not is_engine(trainer):
         return None
-    inputs = RunInputs(base["config_digest"], file_digests(loaded.mmar.custom_dir), dict(base["datalist_digests"]))
+    inputs = RunInputs(base["config_digest"], file_digests(loaded.mmar.custom_dir), dict(base["datalist_digests"]), base["world_size"])
     keeper = ResumeKeeper(loaded.ckpt_dir, builder, trainer, builder.built("validate", "evaluator"), record, inputs, is_main,
                           every_s)
     if fresh:

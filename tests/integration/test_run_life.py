@@ -141,12 +141,12 @@ def test_no_usable_checkpoint_says_it_trains_from_the_beginning(make_mmar: Calla
             path.write_bytes(path.read_bytes()[:1000])
         else:
             payload = torch.load(path, weights_only=True)
-            del payload["optimizer"], payload["rng"]
+            del payload["optimizer"], payload["rng_by_rank"]
             torch.save(payload, path)
     resumed = train(root, out, env=EVERY_EPOCH)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     first, last = (out / "resume" / names[-1]), (out / "resume" / names[0])
-    why = r"is incomplete or unreadable \(.*\)" if damage == "truncate" else r"is incomplete \(no optimizer, rng\)"
+    why = r"is incomplete or unreadable \(.*\)" if damage == "truncate" else r"is incomplete \(no optimizer, rng_by_rank\)"
     assert re.search(f"{re.escape(str(first))} {why}; trying {names[0]}", resumed.stderr), resumed.stderr[-2000:]
     assert re.search(f"{re.escape(str(last))} {why}; no earlier one: training from the beginning", resumed.stderr)
     assert "resumed_from" not in manifest(out) and manifest(out)["iterations"] == manifest(out)["planned_iterations"]
