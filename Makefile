@@ -31,7 +31,7 @@ DATA_PVC ?=
 OUT_PVC ?=
 K8S_OUT ?= k8s/$(notdir $(patsubst %/,%,$(BUNDLE))).yaml
 
-.PHONY: install train check test lint data bench schema clean image run k8s
+.PHONY: install train check test lint data bench schema clean image run k8s gpu-prepare gpu-check
 
 install: $(STAMP)
 
@@ -72,6 +72,15 @@ bench: install
 	$(BIN)/python bench/bench_image.py --reps $(BENCH_REPS); rc=$$?; \
 	  if [ $$rc = 3 ]; then echo "bench_image: no Docker engine here; image figures not re-measured"; elif [ $$rc != 0 ]; then exit $$rc; fi
 	$(BIN)/python bench/report.py
+
+# The GPU check (bench/gpu/README.md). gpu-prepare runs HERE, with network: it fetches the cp312 wheels the
+# borrowed GPU machine lacks into bench/gpu/wheels (git-ignored; carry it). gpu-check runs THERE, with no network
+# and no `make install`: the machine's python3 and torch plus the carried wheels; it writes $(OUT)/gpu.json.
+gpu-prepare:
+	$(PYTHON) bench/gpu/prepare.py
+
+gpu-check:
+	bash bench/gpu/run.sh $(OUT)
 
 image: install  ## build the image of BUNDLE: make image BUNDLE=bundles/spleen_ct_seg TAG=spleen:1.0 [BASE_IMAGE=...] [WHEELHOUSE=...]
 	$(MMAR) build $(BUNDLE) -t $(TAG) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE))

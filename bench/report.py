@@ -4,9 +4,11 @@ The figures in the docs are never typed by hand: each generated block sits betwe
 ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->`` markers and is replaced here; the prose around
 them is ours. Plots are PNG files under docs/img/, drawn with matplotlib from the same numbers.
 A result file that is missing (a benchmark not run, e.g. the image one without a Docker engine)
-leaves its block as it was and says so.
+leaves its block as it was and says so. The GPU block is the exception: its result comes from a
+borrowed GPU machine (bench/gpu/), is kept in the tree at ``bench/gpu/results/gpu.json``, and the
+block says plainly when no GPU run exists.
 
-    .venv/bin/python bench/report.py [--results DIR] [--doc FILE] [--img DIR]
+    .venv/bin/python bench/report.py [--results DIR] [--doc FILE] [--img DIR] [--gpu-kept FILE]
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 DOC = REPO / "docs" / "BENCHMARKS.md"
 IMG = REPO / "docs" / "img"
+GPU_KEPT = REPO / "bench" / "gpu" / "results" / "gpu.json"
 GOAL_TOTAL_RATIO = 1.05
 
 
@@ -130,6 +133,95 @@ def image_block(result: dict[str, Any]) -> str:
              f"({m['container_first'] / m['host_first']:.2f}×) |",
              f"| one-epoch run end to end, host / container | {m['host_total']} s / {m['container_total']} s "
              f"({m['container_total'] / m['host_total']:.2f}×) |"]
+    return "\n".join(lines)
+
+
+# ---- GPU check (bench/gpu/) ------------------------------------------------------------------
+GPU_HOW = "`make gpu-prepare` here, then `bash bench/gpu/run.sh \"$OUT\"` on the GPU machine (bench/gpu/README.md)"
+GPU_VARIANTS = {"mmar": "`mmar train` (AMP off)", "handwritten": "hand-written MONAI (AMP off)",
+                "mmar_nondeterministic": "`mmar train`, `deterministic_algorithms=False`"}
+
+
+def pick_gpu_result(results: Path, kept: Path = GPU_KEPT) -> tuple[dict[str, Any] | None, Path | None]:
+    """A CUDA run beats a CPU one: ``results/gpu.json`` if it ran on CUDA, else the kept GPU result, else a CPU run."""
+    found = [(json.loads(path.read_text(encoding="utf-8")), path) for path in (results / "gpu.json", kept) if path.is_file()]
+    for result, path in found:
+        if result.get("device_requested") == "cuda":
+            return result, path
+    return found[0] if found else (None, None)
+
+
+def gpu_device_line(result: dict[str, Any]) -> str:
+    """The device in words, from the run manifest's fingerprint (CPU runs say CPU, loudly)."""
+    f = result.get("device_fingerprint") or {}
+    m = result["machine"]
+    used = {name: info.get("version") for name, info in result["environment"]["versions"].items()}
+    libraries = (f"Python {used.get('python')}, torch {used.get('torch')}, MONAI {used.get('monai')}, "
+                 f"pytorch-ignite {used.get('pytorch-ignite')}")
+    if result.get("device_requested") != "cuda":
+        return (f"**Device: CPU** ({m['cpu_model']}, {m['cpus_usable']} usable cores), `--device cpu --scale {result['scale']}`: "
+                f"a smoke run of the script, **not GPU figures**. {libraries}. Finished {result['finished_at']}.")
+    smi = f.get("nvidia_smi") or {}
+    memory = f"{f['gpu_memory_bytes'] / 2**30:.0f} GiB" if f.get("gpu_memory_bytes") else smi.get("memory.total", "memory n/a")
+    return (f"**Device: {f.get('gpu_name') or m.get('gpu')}** (compute capability {f.get('gpu_capability')}, {f.get('gpu_sm_count')} SMs, "
+            f"{memory}; driver {f.get('driver') or smi.get('driver_version')}, CUDA {f.get('torch_cuda')}, cuDNN {f.get('cudnn')}); "
+            f"host {m['cpu_model']}, {m['cpus_usable']} usable cores. {libraries}. Finished {result['finished_at']}.")
+
+
+def _mb(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
+def gpu_block(result: dict[str, Any] | None) -> str:
+    """The GPU section's generated part: a plain 'not yet' until a CUDA run exists; a CPU run is labelled as such."""
+    if result is None:
+        return (f"**Not run on a GPU yet.** No GPU machine has been lent to this project's sessions so far, so there are "
+                f"no GPU figures here. The check is ready: {GPU_HOW}.")
+    lines = [] if result.get("device_requested") == "cuda" else [
+        f"**Not run on a GPU yet.** The figures below are from the CPU smoke run of the same script, to show its "
+        f"output; they say nothing about a GPU. On a GPU machine: {GPU_HOW}.", ""]
+    s = result["sizes"]
+    lines += [gpu_device_line(result), "",
+              f"Sizes: patch {'×'.join(map(str, s['patch_size']))}, UNet channels {'-'.join(map(str, s['channels']))}, "
+              f"{s['num_samples']} samples per volume, batch {s['batch_size']}, {s['num_workers']} loader workers; "
+              f"{s['train_cases']} synthetic training volumes of {'×'.join(map(str, result['data_shape']))}, "
+              f"{s['epochs']} epochs per timed run; `mmar verify` trains {result['verify_iterations']} iterations per run. "
+              f"Whole check: {result['total_s']:.0f} s.", ""]
+    lines += ["| `mmar verify` | verdict | first diverging tensor | tensors differing | AMP in force | wall s |", "|---|---|---|---:|---|---:|"]
+    for key, label in (("verify_amp_off", "AMP off"), ("verify_amp_on", "AMP on")):
+        v = result.get(key)
+        if v is None:
+            lines.append(f"| {label} | not measured | | | | |")
+            continue
+        lines.append(f"| {label} | **{v['verdict']}** | {v['first_diverging_tensor'] or '—'} | {v['differing_tensors']} of {v['tensors']} | "
+                     f"{'yes' if (v.get('amp') or {}).get('in_force') else 'no'} | {v['wall_s']:.1f} |")
+    t = result.get("throughput")
+    if t is not None:
+        lines += ["", f"{t['reps']} repetitions, alternated in a rotating order, fresh processes, medians "
+                      f"({t['warmup_rounds']} warm-up rounds; the verify runs come first).", "",
+                  "| variant | median total s | min s | max s | median time to first iteration s | median iterations/s | "
+                  "peak GPU memory allocated / reserved MB | distinct weights digests |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, row in t["summary"].items():
+            digests = len(row["weights_digests"]) if name != "handwritten" else "—"
+            lines.append(f"| {GPU_VARIANTS.get(name, name)} | {cell(row['median_total_s'])} | {cell(row['min_total_s'])} | "
+                         f"{cell(row['max_total_s'])} | {cell(row['median_first_iteration_s'])} | {cell(row['median_iterations_per_s'])} | "
+                         f"{_mb(row['max_memory_allocated_mb'])} / {_mb(row['max_memory_reserved_mb'])} | {digests} |")
+        r = t["ratios"]
+        lines += ["", "| ratio (median of per-repetition ratios) | value |", "|---|---:|",
+                  f"| total wall time, mmar / hand-written | {cell(r['mmar_over_handwritten_total'], 3)} |",
+                  f"| iterations/s, mmar / hand-written | {cell(r['mmar_over_handwritten_iterations_per_s'], 3)} |",
+                  f"| time to first iteration, mmar / hand-written | {cell(r['mmar_over_handwritten_first_iteration'], 3)} |",
+                  f"| total wall time, deterministic / `deterministic_algorithms=False` | "
+                  f"{cell(r['deterministic_over_nondeterministic_total'], 3)} |",
+                  f"| iterations/s, `deterministic_algorithms=False` / deterministic | "
+                  f"{cell(r['nondeterministic_over_deterministic_iterations_per_s'], 3)} |"]
+        for name, error in t.get("failed", {}).items():
+            lines += ["", f"Variant {GPU_VARIANTS.get(name, name)} failed and was dropped from the rotation: `{error.splitlines()[0]}`"]
+    differing = {n: row for n, row in result["environment"]["against_lock"].items() if not row["same"]}
+    if differing:
+        lines += ["", "Not the lock's versions: " + ", ".join(f"{n} {row['used']} (lock {row['locked']})" for n, row in differing.items()) + "."]
+    for phase, error in result.get("errors", {}).items():
+        lines += ["", f"Phase `{phase}` failed: `{error.splitlines()[0]}`"]
     return "\n".join(lines)
 
 
@@ -246,6 +338,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the result JSON files (default bench/results)")
     parser.add_argument("--doc", type=Path, default=DOC, help="the page with the bench: markers (default docs/BENCHMARKS.md)")
     parser.add_argument("--img", type=Path, default=IMG, help="where the PNG plots go (default docs/img)")
+    parser.add_argument("--gpu-kept", type=Path, default=GPU_KEPT,
+                        help="the kept GPU result, used when --results has no CUDA run (default bench/gpu/results/gpu.json)")
     return parser.parse_args(argv)
 
 
@@ -261,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: no {args.results / name}.json; its block in {args.doc.name} is left as it was")
             continue
         text = splice(text, name, render(results[name]), args.doc)
+    gpu, gpu_source = pick_gpu_result(args.results, args.gpu_kept)
+    text = splice(text, "gpu", gpu_block(gpu), args.doc)
+    print(f"gpu: {'from ' + str(gpu_source) if gpu_source else 'no GPU result yet; the block says so'}")
     args.doc.write_text(text, encoding="utf-8")
     drawn = [ratio_bars(results, args.img / "bench_ratios.png"), scaling_lines(results["scaling"], args.img / "bench_scaling.png"),
              check_lines(results["check"], args.img / "bench_check.png")]

@@ -134,6 +134,10 @@ def library_versions() -> dict[str, str | None]:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = None
+    if versions["mmar-runner"] is None:  # run from a source tree that is not installed (the GPU check)
+        from runner import __version__
+
+        versions["mmar-runner"] = f"{__version__} (not installed)"
     return versions
 
 
