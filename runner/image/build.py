@@ -5,6 +5,12 @@ mmar-runner, an optional wheelhouse (air-gapped builds), optional CA certificate
 a TLS-intercepting proxy; they stay in the build stage), and the MMAR and nothing else: no path
 of the host outside it, no data, outputs, version control or secrets (runner/image/context.py). The build runs with ``--network none`` when the wheelhouse holds every locked
 wheel, which proves it is air-gapped; otherwise on the host network.
+
+Two flavours, one lock each (runner/image/lock.py makes them): ``cuda``, the default, installs
+PyPI's torch (the CUDA build, with CUDA's libraries as wheels), which is what ``docker run --gpus
+all`` needs and which also trains on CPU; ``cpu`` installs torch's ``+cpu`` build from PyTorch's
+CPU index (settable). A lock lists the Pythons it has wheels for; the build stage refuses a base
+whose Python is not among them, in seconds and before pip downloads anything.
 """
 
 from __future__ import annotations
@@ -24,13 +30,17 @@ from typing import Any
 
 from runner.errors import ConfigError, HostError, ImageBuildError, MmarLayoutError, MmarRunnerError, first_line
 from runner.image.context import StagedMmar, stage_mmar
+from runner.image.lock import FLAVOURS, lock_path, lock_pythons, read_lock, torch_index_url
 from runner.manifest import folder_digest
 from runner.mmar import shadowed_modules
 
 logger = logging.getLogger(__name__)
 
 IMAGE_DIR = Path(__file__).resolve().parent
-LOCK = IMAGE_DIR / "requirements-cpu.lock"
+DEFAULT_FLAVOUR = "cuda"
+LOCK = lock_path(DEFAULT_FLAVOUR)  # the default image's lock
+CPU_LOCK = lock_path("cpu")
+NOT_COVERED = "mmar-build: python-not-covered"  # what the Dockerfile prints when the base's Python is not in the lock
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01: the wheel of mmar-runner is byte-identical between builds
 
 
@@ -42,8 +52,14 @@ class BuildRequest:
     wheelhouse: Path | None = None
     ca_certs: tuple[Path, ...] = ()
     no_cache: bool = False
-    lock: Path = LOCK  # requirements with hashes; the CPU lock by default (see docs/DOCKER.md for a CUDA one)
+    lock: Path | None = None  # requirements with hashes; None: the flavour's lock shipped with mmar-runner
     allow_outside_links: bool = False  # copy what symbolic links out of the MMAR point to (refused by default)
+    flavour: str = DEFAULT_FLAVOUR  # "cuda" (PyPI's torch, runs on GPU or CPU) or "cpu" (torch's +cpu build)
+    torch_index_url: str | None = None  # cpu flavour: where pip finds torch's +cpu wheels (None: PyTorch's; "none": nowhere extra)
+
+    @property
+    def lock_file(self) -> Path:
+        return self.lock or lock_path(self.flavour)
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,8 @@ class BuildResult:
     mmar_digest: str | None
     build_args: dict[str, str] = field(default_factory=dict)
     left_out: list[tuple[str, str]] = field(default_factory=list)  # MMAR paths not in the image, with why
+    flavour: str = DEFAULT_FLAVOUR
+    pythons: tuple[str, ...] | None = None  # the Pythons the lock covers (None: the lock does not say)
 
 
 def engine() -> Any:
@@ -74,26 +92,31 @@ def engine() -> Any:
 
 
 def locked_wheels(lock: Path = LOCK) -> dict[str, str]:
-    """sha256 -> 'name==version' for every line of the lock."""
-    found = {}
-    for line in lock.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            requirement, _, digest = line.partition(" --hash=sha256:")
-            found[digest.strip()] = requirement.strip()
-    return found
+    """sha256 -> 'name==version' for every hash of the lock (a package has one per Python and platform tag)."""
+    return {digest: f"{p.name}=={p.version}" for p in read_lock(lock) for digest in p.hashes}
 
 
 def wheelhouse_covers_lock(wheelhouse: Path, lock: Path = LOCK) -> bool:
+    """Every package of the lock has one of its wheels in the folder (for the wheelhouse's Python: see docs/DOCKER.md)."""
     present = {hashlib.sha256(p.read_bytes()).hexdigest() for p in wheelhouse.glob("*.whl")}
-    return set(locked_wheels(lock)) <= present
+    return all(set(p.hashes) & present for p in read_lock(lock))
 
 
 def lock_versions(lock: Path = LOCK) -> dict[str, str]:
-    versions = {}
-    for requirement in locked_wheels(lock).values():
-        name, _, version = requirement.partition("==")
-        versions[name] = version
-    return versions
+    return {p.name: p.version for p in read_lock(lock)}
+
+
+def checked_flavour(request: BuildRequest) -> None:
+    """Refuse an unknown flavour, a missing lock, or a lock whose torch is not the flavour's build (bad input, exit 2)."""
+    if request.flavour not in FLAVOURS:
+        raise MmarRunnerError(f"--flavour {request.flavour}: not a flavour", hint=f"one of: {', '.join(FLAVOURS)}")
+    if not request.lock_file.is_file():
+        raise MmarRunnerError(f"--lock {request.lock_file}: file not found")
+    torch = lock_versions(request.lock_file).get("torch", "")
+    if torch and ("+cpu" in torch) != (request.flavour == "cpu"):
+        wanted = "cpu" if "+cpu" in torch else "cuda"
+        raise MmarRunnerError(f"--lock {request.lock_file} holds torch {torch}, the {wanted} build, not the {request.flavour} flavour's",
+                              hint=f"--flavour {wanted}, or a lock made with python -m runner.image.lock --flavour {request.flavour}")
 
 
 def build_image(request: BuildRequest, client: Any | None = None, progress: Callable[[str], None] | None = None) -> BuildResult:
@@ -106,6 +129,8 @@ def build_image(request: BuildRequest, client: Any | None = None, progress: Call
         MmarRunnerError: the build failed (the engine's own message is included).
     """
     emit = progress or (lambda line: logger.info("%s", line))
+    checked_flavour(request)
+    pythons = lock_pythons(request.lock_file)
     with tempfile.TemporaryDirectory(prefix="mmar-build-") as scratch:
         context = Path(scratch)
         mmar_digest, staged = _stage_mmar(request.mmar, context / "mmar", request.allow_outside_links)
@@ -113,13 +138,15 @@ def build_image(request: BuildRequest, client: Any | None = None, progress: Call
         _stage_build_files(request, context)
         for path, reason in staged.left_out:
             emit(f"left out of the image: {path} ({reason})")
-        air_gapped = request.wheelhouse is not None and wheelhouse_covers_lock(context / "wheelhouse", request.lock)
+        air_gapped = request.wheelhouse is not None and wheelhouse_covers_lock(context / "wheelhouse", request.lock_file)
         args = _build_args(request, client, mmar_digest)
         target = "bundle" if request.mmar else "runtime"
-        emit(f"building {request.tag} (stage {target}, {'air-gapped' if air_gapped else 'network: host'}, base {args['BASE_IMAGE']})")
+        emit(f"building {request.tag} (stage {target}, {request.flavour} flavour, {'air-gapped' if air_gapped else 'network: host'}, "
+             f"base {args['BASE_IMAGE']}, lock for Python {' '.join(pythons) if pythons else 'unstated'})")
         started = time.perf_counter()
-        image_id = _run_build(client, context, request, target, args, "none" if air_gapped else "host", emit)
-    return BuildResult(request.tag, image_id, time.perf_counter() - started, air_gapped, mmar_digest, args, staged.left_out)
+        image_id = _run_build(client, context, request, target, args, "none" if air_gapped else "host", emit, pythons)
+    return BuildResult(request.tag, image_id, time.perf_counter() - started, air_gapped, mmar_digest, args, staged.left_out,
+                       request.flavour, pythons)
 
 
 def _stage_mmar(mmar: Path | None, target: Path, allow_outside_links: bool) -> tuple[str | None, StagedMmar]:
@@ -134,9 +161,9 @@ def _stage_mmar(mmar: Path | None, target: Path, allow_outside_links: bool) -> t
 def _stage_build_files(request: BuildRequest, context: Path) -> None:
     """Everything else the Dockerfile copies: the lock, the wheels, CA certificates, mmar's wheel and the SBOM."""
     shutil.copy2(IMAGE_DIR / "Dockerfile", context / "Dockerfile")
-    if not request.lock.is_file():
-        raise MmarRunnerError(f"--lock {request.lock}: file not found")
-    shutil.copy2(request.lock, context / "requirements.lock")
+    if not request.lock_file.is_file():
+        raise MmarRunnerError(f"--lock {request.lock_file}: file not found")
+    shutil.copy2(request.lock_file, context / "requirements.lock")
     (context / ".dockerignore").write_text("\n".join(["**/__pycache__", "**/*.pyc"]) + "\n")
     _link_tree(request.wheelhouse, context / "wheelhouse", "*.whl")
     (context / "build-ca").mkdir()
@@ -145,7 +172,7 @@ def _stage_build_files(request: BuildRequest, context: Path) -> None:
             raise MmarRunnerError(f"--ca-cert {cert}: file not found")
         shutil.copy2(cert, context / "build-ca" / f"extra-{index}.crt")
     _runner_wheel(context / "dist")
-    write_sbom(request.lock, context / "sbom" / SBOM_NAME)
+    write_sbom(request.lock_file, context / "sbom" / SBOM_NAME)
 
 
 def _checked_mmar(mmar: Path) -> Path:
@@ -209,13 +236,17 @@ def _runner_wheel(dist: Path) -> None:
 def _build_args(request: BuildRequest, client: Any, mmar_digest: str | None) -> dict[str, str]:
     from runner import __version__
 
-    versions = lock_versions(request.lock)
+    versions = lock_versions(request.lock_file)
     args = {
         "TORCH_VERSION": versions.get("torch", "unknown"),
         "TORCH_CUDA": torch_cuda(versions),
         "MONAI_VERSION": versions.get("monai", "unknown"),
         "RUNNER_VERSION": __version__,
+        "FLAVOUR": request.flavour,
     }
+    if request.flavour == "cpu":  # "none": the wheelhouse or the main index already holds torch's +cpu wheels
+        index = torch_index_url(request.torch_index_url)
+        args["TORCH_INDEX_URL"] = "" if index == "none" else index
     if request.base_image:
         args["BASE_IMAGE"] = request.base_image
         args["BASE_IMAGE_ID"] = _image_id(client, request.base_image)
@@ -235,9 +266,9 @@ def torch_cuda(versions: dict[str, str]) -> str:
     if "+cu" in torch:
         digits = torch.split("+cu")[-1]
         return f"{digits[:-1]}.{digits[-1]}"
-    for runtime in ("cuda-toolkit", "nvidia-cuda-runtime-cu13", "nvidia-cuda-runtime-cu12"):
+    for runtime in ("cuda-toolkit", "nvidia-cuda-runtime", "nvidia-cuda-runtime-cu13", "nvidia-cuda-runtime-cu12"):
         if runtime in versions:
-            return versions[runtime]
+            return ".".join(versions[runtime].split(".")[:2])
     return "none" if torch else "unknown"
 
 
@@ -258,18 +289,34 @@ def _image_id(client: Any, reference: str) -> str:
 
 
 def _run_build(client: Any, context: Path, request: BuildRequest, target: str, args: dict[str, str], network: str,
-               emit: Callable[[str], None]) -> str:
+               emit: Callable[[str], None], pythons: tuple[str, ...] | None = None) -> str:
     image_id = None
+    refused = None
     stream = client.api.build(path=str(context), tag=request.tag, target=target, buildargs=args, network_mode=network,
                               nocache=request.no_cache, rm=True, forcerm=True, pull=False, decode=True)
     for chunk in stream:
         if "error" in chunk:
+            if refused:
+                raise not_covered(refused, request, args, pythons)
             detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
             raise ImageBuildError(f"docker build of {request.tag} failed: {detail.strip()}")
         text = chunk.get("stream", "").rstrip()
+        if NOT_COVERED in text:
+            refused = text.split(NOT_COVERED, 1)[1].split()[0]
         if text:
             emit(text)
         image_id = (chunk.get("aux") or {}).get("ID", image_id)
     if image_id is None:
         image_id = client.images.get(request.tag).id
     return image_id
+
+
+def not_covered(python: str, request: BuildRequest, args: dict[str, str], pythons: tuple[str, ...] | None) -> MmarRunnerError:
+    """The base's Python has no wheels in the lock: bad input (exit 2), saying what would work."""
+    covered = " ".join(pythons or ()) or "other versions"
+    hint = (f"use a base with Python {covered.replace(' ', ', ')}, or make a lock that covers {python}: "
+            f"python -m runner.image.lock --flavour {request.flavour}")
+    if request.flavour == "cpu":
+        hint += " (on a machine that reaches the torch CPU index)"
+    return MmarRunnerError(f"the base image {args['BASE_IMAGE']} has Python {python}; the {request.flavour} lock "
+                           f"{request.lock_file.name} has wheels for Python {covered} only", hint=hint)

@@ -45,6 +45,6 @@ def wheelhouse() -> Path:
 def runtime_image(docker_host: str, base_image: str, wheelhouse: Path) -> str:
     from runner.image.build import BuildRequest, build_image
 
-    result = build_image(BuildRequest(None, RUNTIME_TAG, base_image, wheelhouse), progress=lambda line: None)
+    result = build_image(BuildRequest(None, RUNTIME_TAG, base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
     assert result.air_gapped
     return RUNTIME_TAG

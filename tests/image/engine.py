@@ -3,8 +3,9 @@
 Setup, once per session, each step reused when already done:
 1. an engine: DOCKER_HOST if it answers; else Debian's docker.io is installed (apt-get, as root)
    and a private dockerd is started on a socket under ~/.cache/mmar-runner (no bridge, no iptables);
-2. a base image: Debian bookworm with Python, made by debootstrap and ``docker import``;
-3. a wheelhouse: the lock's wheels, downloaded on the host with their hashes checked;
+2. a base image: Debian bookworm with Python, made by debootstrap and ``docker import`` (trixie too,
+   for bench/bench_image.py: Python 3.13);
+3. a wheelhouse: the CPU lock's wheels, downloaded on the host with their hashes checked;
 4. the runtime stage, built air-gapped from those.
 The tests are skipped, with the reason, only where no engine can be started (no root, no apt, no
 dockerd). The private daemon is stopped at the end of the session; its image store stays, so a
@@ -20,11 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-from runner.image.build import LOCK
+from runner.image.build import CPU_LOCK
 
 CACHE = Path(os.environ.get("MMAR_TEST_CACHE", Path.home() / ".cache" / "mmar-runner"))
 SOCKET = CACHE / "dockerd" / "docker.sock"
 BASE_TAG = "mmar-test/debian-python:bookworm"
+BASE_PYTHONS = {"bookworm": "3.11", "trixie": "3.13"}  # Debian's python3 in each suite
 RUNTIME_TAG = "mmar-test/runtime:cpu"
 DEBIAN_PACKAGES = "python3,python3-venv,ca-certificates"
 
@@ -100,29 +102,30 @@ def stop_engine(daemon: subprocess.Popen[bytes] | None) -> None:
         daemon.kill()
 
 
-def ensure_base_image(host: str) -> str:
-    """Debian bookworm with Python 3.11 (what the CPU torch wheel is built for), from Debian's own packages."""
-    if docker(host, "image", "inspect", BASE_TAG, check=False).returncode == 0:
-        return BASE_TAG
-    rootfs = CACHE / "rootfs-bookworm"
+def ensure_base_image(host: str, suite: str = "bookworm") -> str:
+    """Debian ``suite`` with its Python (bookworm 3.11, which the CPU lock covers; trixie 3.13), from Debian's own packages."""
+    tag = BASE_TAG.replace(":bookworm", f":{suite}")
+    if docker(host, "image", "inspect", tag, check=False).returncode == 0:
+        return tag
+    rootfs = CACHE / f"rootfs-{suite}"
     shutil.rmtree(rootfs, ignore_errors=True)
-    done = subprocess.run(["debootstrap", "--variant=minbase", f"--include={DEBIAN_PACKAGES}", "bookworm", str(rootfs),
+    done = subprocess.run(["debootstrap", "--variant=minbase", f"--include={DEBIAN_PACKAGES}", suite, str(rootfs),
                            "http://deb.debian.org/debian"], capture_output=True, text=True, timeout=1200)
     if done.returncode != 0:
-        raise RuntimeError(f"debootstrap failed: {done.stderr[-2000:]}")
+        raise RuntimeError(f"debootstrap {suite} failed: {done.stderr[-2000:]}")
     tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-    docker(host, "import", "-", BASE_TAG, stdin=tar.stdout)
+    docker(host, "import", "-", tag, stdin=tar.stdout)
     tar.wait()
     shutil.rmtree(rootfs, ignore_errors=True)
-    return BASE_TAG
+    return tag
 
 
 def ensure_wheelhouse() -> Path:
-    """Every wheel of the lock, downloaded on the host (which reaches the registry) with hashes checked."""
+    """Every wheel of the CPU lock for this Python (3.11, the bookworm base's), downloaded on the host with hashes checked."""
     folder = CACHE / "wheelhouse"
     folder.mkdir(parents=True, exist_ok=True)
     done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--require-hashes",
-                           "-r", str(LOCK), "-d", str(folder)], capture_output=True, text=True, timeout=1200)
+                           "-r", str(CPU_LOCK), "-d", str(folder)], capture_output=True, text=True, timeout=1200)
     if done.returncode != 0:
         raise RuntimeError(f"pip download of the lock failed: {done.stderr[-2000:]}")
     return folder

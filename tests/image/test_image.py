@@ -1,6 +1,8 @@
 """The image, built and run on a real engine: `docker run IMAGE` trains the baked MMAR.
 
-Every test here uses the session's engine, Debian base image and wheelhouse (tests/image/conftest.py).
+Every test here uses the session's engine, Debian base image and wheelhouse (tests/image/conftest.py):
+the CPU flavour, air-gapped. The default CUDA flavour downloads several GB: bench/bench_image.py
+--flavour cuda measures it, not the tests.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.image.build import BuildRequest, build_image, lock_versions
+from runner.errors import BAD_INPUT_EXIT, MmarRunnerError
+from runner.image.build import CPU_LOCK, BuildRequest, build_image, lock_versions
 from tests.conftest import DEMO_BUNDLE, REPO, TINY_SET, run_cli
 from tests.image.engine import BASE_TAG, RUNTIME_TAG, docker
 
@@ -26,7 +29,7 @@ SPLEEN_TAG = "mmar-test/spleen:test"
 
 @pytest.fixture(scope="module")
 def spleen_image(runtime_image: str, base_image: str, wheelhouse: Path) -> str:
-    build_image(BuildRequest(DEMO_BUNDLE, SPLEEN_TAG, base_image, wheelhouse), progress=lambda line: None)
+    build_image(BuildRequest(DEMO_BUNDLE, SPLEEN_TAG, base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
     return SPLEEN_TAG
 
 
@@ -69,10 +72,11 @@ def test_container_training_is_bit_identical_to_the_host(docker_host: str, splee
 def test_runs_as_non_root_with_its_labels(docker_host: str, spleen_image: str) -> None:
     info = json.loads(docker(docker_host, "image", "inspect", spleen_image).stdout)[0]
     labels = info["Config"]["Labels"]
-    versions = lock_versions()
+    versions = lock_versions(CPU_LOCK)
     assert info["Config"]["User"] == "mmar"
     assert info["Config"]["Env"] and "PYTHONHASHSEED=0" in info["Config"]["Env"] and "CUBLAS_WORKSPACE_CONFIG=:4096:8" in info["Config"]["Env"]
     assert labels["io.mmar-runner.torch.version"] == versions["torch"] and labels["io.mmar-runner.torch.cuda"] == "none"
+    assert labels["io.mmar-runner.flavour"] == "cpu"
     assert labels["io.mmar-runner.monai.version"] == versions["monai"]
     assert labels["io.mmar-runner.mmar.digest"].startswith("sha256:") and labels["io.mmar-runner.mmar.name"] == "spleen_ct_seg"
     assert labels["org.opencontainers.image.base.name"] == BASE_TAG
@@ -92,7 +96,7 @@ def test_bad_config_baked_in_fails_at_docker_run_with_exit_2(docker_host: str, r
     config["train"]["model"]["name"] = "UNett"
     config_file.write_text(json.dumps(config))
     tag = "mmar-test/broken:test"
-    build_image(BuildRequest(bundle, tag, base_image, wheelhouse), progress=lambda line: None)
+    build_image(BuildRequest(bundle, tag, base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
     started = time.perf_counter()
     done = run(docker_host, tag, out=out_dir(tmp_path), check=False)
     assert done.returncode == 2, done.stderr[-2000:]  # type: ignore[attr-defined]
@@ -105,10 +109,10 @@ def test_editing_custom_code_rebuilds_only_the_bundle_layer(docker_host: str, ru
                                                             wheelhouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bundle = tmp_path / "byoc_shutdown"
     shutil.copytree(REPO / "bundles" / "byoc_shutdown", bundle, ignore=shutil.ignore_patterns("data", "models", "eval"))
-    first = build_image(BuildRequest(bundle, "mmar-test/shutdown:a", base_image, wheelhouse), progress=lambda line: None)
+    first = build_image(BuildRequest(bundle, "mmar-test/shutdown:a", base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
     with (bundle / "custom" / "shutdown.py").open("a") as source:
         source.write(f"\n# edited {uuid.uuid4().hex}\n")
-    second = build_image(BuildRequest(bundle, "mmar-test/shutdown:b", base_image, wheelhouse), progress=lambda line: None)
+    second = build_image(BuildRequest(bundle, "mmar-test/shutdown:b", base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
     layers = {tag: json.loads(docker(docker_host, "image", "inspect", tag).stdout)[0]["RootFS"]["Layers"]
               for tag in (RUNTIME_TAG, "mmar-test/shutdown:a", "mmar-test/shutdown:b")}
     runtime = layers[RUNTIME_TAG]
@@ -162,7 +166,8 @@ def test_proxy_build_keeps_the_ca_certificate_out_of_the_image(docker_host: str,
     for torch_wheel in wheelhouse.glob("torch-*.whl"):
         shutil.copy(torch_wheel, partial / torch_wheel.name)
     tag = "mmar-test/runtime:proxy"
-    result = build_image(BuildRequest(None, tag, base_image, partial, (ca,)), progress=lambda line: None)
+    # PyTorch's CPU index is not reachable from here: torch comes from the wheelhouse, so no extra index
+    result = build_image(BuildRequest(None, tag, base_image, partial, (ca,), flavour="cpu", torch_index_url="none"), progress=lambda line: None)
     assert not result.air_gapped
     container = docker(docker_host, "create", "--entrypoint", "/bin/true", tag).stdout.strip()
     try:
@@ -197,7 +202,7 @@ def test_the_image_holds_the_mmar_and_nothing_else(docker_host: str, runtime_ima
     config["train"]["model"] = {"path": "models.net.Net", "args": config["train"]["model"]["args"]}
     config_file.write_text(json.dumps(config))
     tag = "mmar-test/attacked:test"
-    result = build_image(BuildRequest(bundle, tag, base_image, wheelhouse), progress=lambda line: None)
+    result = build_image(BuildRequest(bundle, tag, base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
     left_out = dict(result.left_out)
     assert all(any(path == gone or path.startswith(gone + "/") for gone in left_out) for path in PLANTED_SECRETS), left_out
     assert set(left_out.values()) == {"looks like a secret"}
@@ -222,5 +227,20 @@ def test_the_image_holds_the_mmar_and_nothing_else(docker_host: str, runtime_ima
     info = json.loads(docker(docker_host, "image", "inspect", tag).stdout)[0]
     assert info["Config"]["Labels"]["io.mmar-runner.sbom"] == "/opt/sbom/sbom.cdx.json"
     listed = {(component["name"].lower(), component.get("version")) for component in sbom["components"]}
-    assert {(name.lower(), version) for name, version in lock_versions().items()} <= listed, "the SBOM misses locked wheels"
+    assert {(name.lower(), version) for name, version in lock_versions(CPU_LOCK).items()} <= listed, "the SBOM misses locked wheels"
     assert sbom["bomFormat"] == "CycloneDX"
+
+
+def test_a_base_whose_python_the_lock_does_not_cover_is_refused_before_pip(docker_host: str, base_image: str, tmp_path: Path) -> None:
+    """The build stage compares the base's Python (bookworm: 3.11) with the lock's list, and mmar build says exit 2."""
+    lock = tmp_path / "requirements-cpu.lock"
+    lock.write_text(CPU_LOCK.read_text().replace("# pythons: 3.11\n", "# pythons: 3.12 3.13\n"))
+    assert "# pythons: 3.12 3.13" in lock.read_text()
+    seen: list[str] = []
+    with pytest.raises(MmarRunnerError) as refused:
+        build_image(BuildRequest(None, "mmar-test/refused:test", base_image, None, lock=lock, flavour="cpu"), progress=seen.append)
+    assert refused.value.exit_code == BAD_INPUT_EXIT
+    assert f"the base image {BASE_TAG} has Python 3.11; the cpu lock requirements-cpu.lock has wheels for Python 3.12 3.13 only" \
+        in refused.value.message
+    assert any("python-not-covered 3.11" in line for line in seen)
+    assert not any("python3 -m venv" in line for line in seen), "refused before the step that runs pip"

@@ -38,7 +38,7 @@ SUBNET = "172.31.{}.0/24"
 
 @pytest.fixture(scope="module")
 def image(runtime_image: str, base_image: str, wheelhouse: Path) -> str:
-    build_image(BuildRequest(DEMO_BUNDLE, TAG, base_image, wheelhouse), progress=lambda line: None)
+    build_image(BuildRequest(DEMO_BUNDLE, TAG, base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
     return TAG
 
 
