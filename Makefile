@@ -21,6 +21,7 @@ PYTEST_ARGS ?=
 TAG ?= $(notdir $(patsubst %/,%,$(BUNDLE))):latest
 BASE_IMAGE ?=
 WHEELHOUSE ?=
+FLAVOUR ?=
 OUT ?= $(CURDIR)/out
 DATA_DIR ?= $(abspath $(BUNDLE))/data/synthetic
 RUN_ARGS ?=
@@ -82,8 +83,8 @@ gpu-prepare:
 gpu-check:
 	bash bench/gpu/run.sh $(OUT)
 
-image: install  ## build the image of BUNDLE: make image BUNDLE=bundles/spleen_ct_seg TAG=spleen:1.0 [BASE_IMAGE=...] [WHEELHOUSE=...]
-	$(MMAR) build $(BUNDLE) -t $(TAG) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE))
+image: install  ## build the image of BUNDLE: make image BUNDLE=bundles/spleen_ct_seg TAG=spleen:1.0 [FLAVOUR=cuda|cpu] [BASE_IMAGE=...] [WHEELHOUSE=...]
+	$(MMAR) build $(BUNDLE) -t $(TAG) $(if $(FLAVOUR),--flavour $(FLAVOUR)) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE))
 
 run:  ## train in the image: make run TAG=spleen:1.0 [DATA_DIR=/data/spleen] [OUT=./out] [RUN_ARGS='--set epochs=5']
 	mkdir -p $(OUT)

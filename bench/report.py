@@ -136,6 +136,53 @@ def image_block(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+FLAVOUR_RUNS = [(flavour, base) for flavour in ("cuda", "cpu") for base in ("bookworm", "trixie")]
+
+
+def flavour_cell(result: dict[str, Any] | None, measure: Any) -> str:
+    if result is None:
+        return "not run"
+    if "blocked" in result:
+        return "blocked" if measure is not None else result["blocked"].splitlines()[0]
+    try:
+        return str(measure(result))
+    except (KeyError, TypeError):
+        return "n/a"
+
+
+def _train_cell(run: dict[str, Any]) -> str:
+    outcome = "trains" if run["exit_code"] == 0 else f"exit {run['exit_code']}"
+    return f"{outcome}, {run['seconds']} s"
+
+
+def image_flavours_block(results: dict[str, dict[str, Any] | None]) -> str:
+    """``bench_image.py --flavour F --base B``: the no-flags network build of each flavour on each Debian base."""
+    found = [r for r in results.values() if r is not None]
+    if not found:
+        return "Not run yet: `bench/bench_image.py --flavour cuda|cpu --base bookworm|trixie`."
+    runs = {(f, b): results[f"image_{f}_{b}"] for f, b in FLAVOUR_RUNS}
+    measures = [
+        ("base Python", lambda r: r["base_python"]),
+        ("runtime stage, `--no-cache`, from PyPI", lambda r: f"{r['runtime_build_no_cache_s']} s"),
+        ("image size", lambda r: f"{r['runtime_image_bytes'] / 1e9:.2f} GB"),
+        ("rebuild after a custom/ edit (median)", lambda r: f"{r['median_rebuild_after_custom_edit_s']} s"),
+        ("the layer a custom/ edit changes", lambda r: f"{r['custom_edit_layer_bytes'] / 1e3:.1f} kB"),
+        ("torch in the image", lambda r: r["torch_in_image"]["torch"]),
+        ("`docker run` with the demo's `use_gpu: true`, no GPU", lambda r: _train_cell(r["train_use_gpu_default"])),
+        ("`docker run ... --set use_gpu=False`, no GPU", lambda r: _train_cell(r["train_use_gpu_false"])),
+        ("weights digest", lambda r: f"`{r['train_use_gpu_false']['weights_digest'][:19]}…`"),
+    ]
+    lines = [machine_block(found[0]), "", f"{found[0]['engine']}; our Debian bases (debootstrap + `docker import`).", "",
+             "| measure | " + " | ".join(f"{f.upper()} {b}" for f, b in FLAVOUR_RUNS) + " |",
+             "|---|" + "---|" * len(FLAVOUR_RUNS)]
+    for label, measure in measures:
+        lines.append(f"| {label} | " + " | ".join(flavour_cell(runs[key], measure) for key in FLAVOUR_RUNS) + " |")
+    for key in FLAVOUR_RUNS:
+        if runs[key] is not None and "blocked" in runs[key]:
+            lines += ["", f"{key[0].upper()} {key[1]}, blocked: {flavour_cell(runs[key], None)}"]
+    return "\n".join(lines)
+
+
 # ---- GPU check (bench/gpu/) ------------------------------------------------------------------
 GPU_HOW = "`make gpu-prepare` here, then `bash bench/gpu/run.sh \"$OUT\"` on the GPU machine (bench/gpu/README.md)"
 GPU_VARIANTS = {"mmar": "`mmar train` (AMP off)", "handwritten": "hand-written MONAI (AMP off)",
@@ -355,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: no {args.results / name}.json; its block in {args.doc.name} is left as it was")
             continue
         text = splice(text, name, render(results[name]), args.doc)
+    flavours = {f"image_{f}_{b}": load(args.results, f"image_{f}_{b}") for f, b in FLAVOUR_RUNS}
+    if any(flavours.values()):
+        text = splice(text, "image_flavours", image_flavours_block(flavours), args.doc)
+    else:
+        print(f"image_flavours: no image_FLAVOUR_BASE.json in {args.results}; its block is left as it was")
     gpu, gpu_source = pick_gpu_result(args.results, args.gpu_kept)
     text = splice(text, "gpu", gpu_block(gpu), args.doc)
     print(f"gpu: {'from ' + str(gpu_source) if gpu_source else 'no GPU result yet; the block says so'}")

@@ -327,7 +327,14 @@ def build(mmar: MmarArg = None, m: MmarOpt = None,
           wheelhouse: Annotated[Optional[Path], typer.Option(envvar="MMAR_WHEELHOUSE",
                                                              help="Folder of the locked wheels: build without network.")] = None,
           ca_cert: Annotated[Optional[list[Path]], typer.Option("--ca-cert", help="Extra CA certificate for a TLS-intercepting proxy (build stage only).")] = None,
-          lock: Annotated[Optional[Path], typer.Option(help="Requirements with hashes [default: the CPU lock shipped with mmar-runner].")] = None,
+          flavour: Annotated[str, typer.Option("--flavour", envvar="MMAR_IMAGE_FLAVOUR", metavar="cuda|cpu",
+                                               help="Which torch the image gets: cuda (PyPI's CUDA 13.0 build, for docker run --gpus all; "
+                                                    "also trains on CPU) or cpu (torch's +cpu build, smaller).")] = "cuda",
+          torch_index_url: Annotated[Optional[str], typer.Option("--torch-index-url", envvar="MMAR_TORCH_INDEX_URL",
+                                                                 help="--flavour cpu: the index holding torch's +cpu wheels [default: "
+                                                                      "https://download.pytorch.org/whl/cpu]; 'none' when the wheelhouse or "
+                                                                      "your index has them.")] = None,
+          lock: Annotated[Optional[Path], typer.Option(help="Requirements with hashes [default: the flavour's lock shipped with mmar-runner].")] = None,
           runtime_only: Annotated[bool, typer.Option("--runtime-only", help="Build the shared runtime stage, no MMAR.")] = False,
           no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
           allow_outside_links: Annotated[bool, typer.Option(
@@ -343,12 +350,13 @@ def build(mmar: MmarArg = None, m: MmarOpt = None,
 
     def work() -> Any:
         root = None if runtime_only else _mmar(mmar, m)
-        request = BuildRequest(root, tag, base_image, wheelhouse, tuple(ca_cert or ()), no_cache, *([lock] if lock else []),
-                               allow_outside_links=allow_outside_links)
+        request = BuildRequest(root, tag, base_image, wheelhouse, tuple(ca_cert or ()), no_cache, lock,
+                               allow_outside_links=allow_outside_links, flavour=flavour, torch_index_url=torch_index_url)
         return build_image(request, progress=lambda line: typer.echo(line, err=True))
 
     result = _reporting_errors(verbose, work)
     typer.echo(f"image:         {result.tag} ({result.image_id})")
+    typer.echo(f"flavour:       {result.flavour} (lock for Python {' '.join(result.pythons or ())})")
     typer.echo(f"built in:      {result.seconds:.1f}s ({'air-gapped' if result.air_gapped else 'with network'})")
     if result.mmar_digest:
         typer.echo(f"mmar digest:   {result.mmar_digest}")

@@ -148,6 +148,8 @@ class ResumeKeeper:
     def save(self, engine: Any) -> Path | None:
         """Write a resume checkpoint (rank 0); every rank calls this at the same step, for its RNG states."""
         self._last_saved = self._clock()
+        if not (self.is_main or _distributed()):
+            return None  # nothing to write and no one to gather for
         rng = _every_rank({"rng": global_rng_state(), "data_rng_now": data_rng_state(self.builder),
                            "data_rng_at_epoch_start": self._epoch_start})
         if not self.is_main:
