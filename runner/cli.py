@@ -40,6 +40,19 @@ LockWaitOpt = Annotated[float, typer.Option("--lock-wait", min=0, envvar="MMAR_L
                                             help="Wait this long for an output folder another run holds, then exit 2.")]
 FreshOpt = Annotated[bool, typer.Option("--fresh", help="Start from the beginning: remove the output folder's resume checkpoints.")]
 ProgressOpt = Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")]
+TrackingOpt = Annotated[Optional[str], typer.Option("--tracking", metavar="mlflow|none", envvar="MMAR_TRACKING",
+                                                    help="Log the run to MLflow (on when a tracking URI is set; none: off).")]
+TrackingUriOpt = Annotated[Optional[str], typer.Option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", metavar="URI",
+                                                       help="The MLflow tracking server, e.g. http://mlflow:5000.")]
+ExperimentOpt = Annotated[Optional[str], typer.Option("--experiment", envvar="MLFLOW_EXPERIMENT_NAME",
+                                                      help="MLflow experiment [default: the MMAR's folder name].")]
+TrackingParentOpt = Annotated[Optional[str], typer.Option("--tracking-parent", hidden=True,
+                                                          help="Log as a child of this MLflow run (mmar verify's runs).")]
+# A tracking server that is down must not hold a run for minutes of retries before it says so; the run's
+# address is logged by the runner, not printed to stdout by MLflow between the CLI's own lines.
+MLFLOW_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 QUIET_LIBRARIES = ("ignite", "monai", "torch", "PIL", "matplotlib", "h5py", "urllib3", "filelock", "numexpr", "tensorboard")
 
@@ -155,24 +168,45 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
           nnodes: Annotated[int, typer.Option(min=1, help="Nodes in the job (torchrun, static rendezvous).")] = 1,
           node_rank: Annotated[int, typer.Option(min=0, help="This node's index.")] = 0,
           master_addr: Annotated[Optional[str], typer.Option(help="Host of node 0 (several nodes).")] = None,
-          master_port: Annotated[int, typer.Option(help="Rendezvous port on node 0.")] = DEFAULT_MASTER_PORT) -> None:
+          master_port: Annotated[int, typer.Option(help="Rendezvous port on node 0.")] = DEFAULT_MASTER_PORT,
+          tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None, experiment: ExperimentOpt = None,
+          tracking_parent: TrackingParentOpt = None) -> None:
     """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json.
 
     A run stopped by SIGTERM (exit 75) continues from its resume checkpoint when started again, as long as
     its inputs (config, custom/, datalists) are unchanged.
     """
     spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), nproc,
-                   NodeLayout(nnodes, node_rank, master_addr, master_port), progress, fresh, lock_wait, max_iterations)
+                   NodeLayout(nnodes, node_rank, master_addr, master_port), progress, fresh, lock_wait, max_iterations,
+                   _tracking(verbose, tracking, tracking_uri, experiment, tracking_parent))
     _train(spec, verbose)
 
 
 @app.command()
 def finetune(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
              set_: SetOpt = None, verbose: VerboseOpt = False, progress: ProgressOpt = True, fresh: FreshOpt = False,
-             lock_wait: LockWaitOpt = 0.0) -> None:
+             lock_wait: LockWaitOpt = 0.0, tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None,
+             experiment: ExperimentOpt = None) -> None:
     """Train starting from the checkpoint at MMAR_CKPT: train with dont_load_ckpt_model=False, as Clara's finetune.sh."""
     _train(RunSpec("finetune", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), progress=progress, fresh=fresh,
-                   lock_wait_s=lock_wait), verbose)
+                   lock_wait_s=lock_wait, tracking=_tracking(verbose, tracking, tracking_uri, experiment)), verbose)
+
+
+def _tracking(verbose: bool, kind: str | None, uri: str | None, experiment: str | None, parent: str | None = None) -> Any:
+    """The tracking options from the command line (bad ones: exit 2), with MLflow's retries kept short."""
+    from runner.tracking.options import tracking_options
+
+    options = _reporting_errors(verbose, lambda: tracking_options(kind, uri, experiment, parent))
+    if options.enabled:
+        _mlflow_defaults()
+    return options
+
+
+def _mlflow_defaults() -> None:
+    import os
+
+    for name, value in MLFLOW_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def _print_conf(loaded: Any) -> None:
@@ -227,13 +261,13 @@ def _train(spec: RunSpec, verbose: bool) -> None:
 
 
 def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
-              set_: list[str] | None, verbose: bool, lock_wait: float) -> None:
+              set_: list[str] | None, verbose: bool, lock_wait: float, tracking: Any) -> None:
     _setup_logging(verbose)
     from runner.config import kinds
     from runner.config.load import load_config
     from runner.workflow.evaluate import run_evaluation  # pins the process env before torch loads
 
-    spec = RunSpec(command, _root(mmar, m, verbose), config, environment, tuple(set_ or ()), lock_wait_s=lock_wait)
+    spec = RunSpec(command, _root(mmar, m, verbose), config, environment, tuple(set_ or ()), lock_wait_s=lock_wait, tracking=tracking)
 
     def work() -> Any:
         loaded = load_config(Path(spec.mmar), config, environment, spec.sets, strict=False, kind=getattr(kinds, kind_name))
@@ -251,16 +285,20 @@ def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, c
 
 @app.command()
 def validate(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
-             set_: SetOpt = None, verbose: VerboseOpt = False, lock_wait: LockWaitOpt = 0.0) -> None:
+             set_: SetOpt = None, verbose: VerboseOpt = False, lock_wait: LockWaitOpt = 0.0,
+             tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None, experiment: ExperimentOpt = None) -> None:
     """Score a trained model on labelled data with config/config_validation.json; writes to MMAR_EVAL_OUTPUT_PATH."""
-    _evaluate("validate", "VALIDATION", mmar, m, config, environment, set_, verbose, lock_wait)
+    _evaluate("validate", "VALIDATION", mmar, m, config, environment, set_, verbose, lock_wait,
+              _tracking(verbose, tracking, tracking_uri, experiment))
 
 
 @app.command()
 def infer(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
-          set_: SetOpt = None, verbose: VerboseOpt = False, lock_wait: LockWaitOpt = 0.0) -> None:
+          set_: SetOpt = None, verbose: VerboseOpt = False, lock_wait: LockWaitOpt = 0.0,
+          tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None, experiment: ExperimentOpt = None) -> None:
     """Predict with config/config_inference.json; predictions are saved under MMAR_EVAL_OUTPUT_PATH."""
-    _evaluate("infer", "INFERENCE", mmar, m, config, environment, set_, verbose, lock_wait)
+    _evaluate("infer", "INFERENCE", mmar, m, config, environment, set_, verbose, lock_wait,
+              _tracking(verbose, tracking, tracking_uri, experiment))
 
 
 @app.command()
@@ -368,13 +406,15 @@ def build(mmar: MmarArg = None, m: MmarOpt = None,
 def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
            set_: SetOpt = None, verbose: VerboseOpt = False,
            iterations: Annotated[int, typer.Option(min=0, help="Iterations per run; 0 trains the full config.")] = 4,
-           keep: Annotated[Optional[Path], typer.Option(help="Keep both runs' outputs in this folder.")] = None) -> None:
+           keep: Annotated[Optional[Path], typer.Option(help="Keep both runs' outputs in this folder.")] = None,
+           tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None, experiment: ExperimentOpt = None) -> None:
     """Train twice in separate processes and report bit-identical, or the first diverging tensor and why."""
     _setup_logging(verbose)
     from runner.workflow.verify import explain
     from runner.workflow.verify import verify as verify_runs
 
-    spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()))
+    spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()),
+                   tracking=_tracking(verbose, tracking, tracking_uri, experiment))
     comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(spec, iterations or None, keep))
     for line in explain(comparison):
         typer.echo(line)
@@ -383,14 +423,22 @@ def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, en
 
 
 @app.command()
-def diff(first: Annotated[Path, typer.Argument(help="run_manifest.json (or its folder).")],
-         second: Annotated[Path, typer.Argument(help="run_manifest.json (or its folder).")],
-         verbose: VerboseOpt = False) -> None:
+def diff(first: Annotated[str, typer.Argument(help="run_manifest.json (or its folder), or an MLflow run id.")],
+         second: Annotated[str, typer.Argument(help="run_manifest.json (or its folder), or an MLflow run id.")],
+         tracking_uri: TrackingUriOpt = None, verbose: VerboseOpt = False) -> None:
     """Every difference between two runs that can change numbers, and whether their weights agree."""
     _setup_logging(verbose)
     from runner.workflow.verify import compare, explain, load_manifest
 
-    comparison = _reporting_errors(verbose, lambda: compare(load_manifest(first), load_manifest(second)))
+    def manifest(which: str) -> Any:
+        from runner.tracking.mlflow_run import is_run_id, run_manifest
+
+        if is_run_id(which) and not Path(which).exists():
+            _mlflow_defaults()
+            return load_manifest(run_manifest(tracking_uri, which))
+        return load_manifest(Path(which))
+
+    comparison = _reporting_errors(verbose, lambda: compare(manifest(first), manifest(second)))
     for line in explain(comparison):
         typer.echo(line)
     if comparison.identical and comparison.settings:
@@ -412,6 +460,8 @@ def k8s(mmar: MmarArg = None, m: MmarOpt = None,
         cpus: Annotated[Optional[str], typer.Option(help="CPU request = limit per pod [default: 8 per GPU, 4 without].")] = None,
         memory: Annotated[Optional[str], typer.Option(help="Memory request = limit per pod [default: 32Gi per GPU, 16Gi without].")] = None,
         shm_size: Annotated[Optional[str], typer.Option(help="/dev/shm, part of the memory [default: a quarter of it].")] = None,
+        tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow server the pods log to (MLFLOW_TRACKING_URI).")] = None,
+        tracking_secret: Annotated[Optional[str], typer.Option(help="Secret with MLflow credentials, as environment variables.")] = None,
         set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
     """Print Kubernetes manifests (Job, or Indexed Job + headless Service) that train the MMAR's image.
 
@@ -432,7 +482,8 @@ def k8s(mmar: MmarArg = None, m: MmarOpt = None,
         if shadowing:
             raise ConfigError(shadowing)
         request = K8sRequest(root.name, image, nodes, gpus_per_node, data_pvc, out_pvc, namespace, shm_size=shm_size,
-                             grace_seconds=grace_seconds, set_words=tuple(set_ or ()), cpus=cpus, memory=memory)
+                             grace_seconds=grace_seconds, set_words=tuple(set_ or ()), cpus=cpus, memory=memory,
+                             tracking_uri=tracking_uri, tracking_secret=tracking_secret)
         if not out_pvc:
             logger.warning("no --out-pvc: outputs go to an emptyDir and are lost with the pod")
         return to_yaml(render(request))

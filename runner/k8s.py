@@ -28,6 +28,7 @@ from typing import Any
 
 from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError
 from runner.run_spec import DEFAULT_MASTER_PORT, NodeLayout, RunSpec, image_args
+from runner.tracking.options import TrackingOptions
 
 CONTAINER = "mmar"
 RENDEZVOUS_PORT = DEFAULT_MASTER_PORT
@@ -60,6 +61,8 @@ class K8sRequest:
     set_words: tuple[str, ...] = ()
     cpus: str | None = None  # default: 8 per GPU (4 without)
     memory: str | None = None  # default: 32Gi per GPU (16Gi without)
+    tracking_uri: str | None = None  # MLflow: the pods log there (MLFLOW_TRACKING_URI)
+    tracking_secret: str | None = None  # a Secret with MLflow's credentials (MLFLOW_TRACKING_TOKEN, ..._USERNAME/_PASSWORD)
 
     def cpu_quantity(self) -> str:
         return self.cpus or str(CPUS_PER_GPU * self.gpus_per_node if self.gpus_per_node else CPUS_WITHOUT_GPU)
@@ -98,6 +101,10 @@ def validate(request: K8sRequest) -> None:
     if not IMAGE_REFERENCE.match(request.image) or len(request.image) > 255:
         problem("--image", request.image, "an image reference like registry.example/team/name:tag (lower-case repository, "
                 "optional :tag and @sha256:digest)")
+    if request.tracking_secret is not None and not (len(request.tracking_secret) <= 253 and DNS_SUBDOMAIN.match(request.tracking_secret)):
+        problem("--tracking-secret", request.tracking_secret, "a valid Secret name (RFC 1123 subdomain)")
+    if request.tracking_secret is not None and request.tracking_uri is None:
+        issues.append(ConfigIssue("--tracking-secret", "", "holds credentials for a tracking server, and no --tracking-uri is given"))
     for option, value in (("--cpus", request.cpu_quantity()), ("--memory", request.memory_quantity()), ("--shm-size", request.shm_size)):
         if value is not None and not QUANTITY.match(value):
             problem(option, value, "a Kubernetes quantity such as 8, 500m, 32Gi")
@@ -137,6 +144,8 @@ def render(request: K8sRequest) -> list[Any]:
     # A replacement pod waits for /out while the pod it replaces writes its resume checkpoint (runner.workflow.lock).
     env = [k8s.V1EnvVar(name="OMP_NUM_THREADS", value="1"),
            k8s.V1EnvVar(name="MMAR_LOCK_WAIT_S", value=str(request.grace_seconds + LOCK_WAIT_MARGIN_S))]
+    if request.tracking_uri:
+        env.append(k8s.V1EnvVar(name="MLFLOW_TRACKING_URI", value=request.tracking_uri))
     if multi:
         env.append(k8s.V1EnvVar(name="JOB_COMPLETION_INDEX", value_from=k8s.V1EnvVarSource(
             field_ref=k8s.V1ObjectFieldSelector(field_path="metadata.annotations['batch.kubernetes.io/job-completion-index']"))))
@@ -145,6 +154,7 @@ def render(request: K8sRequest) -> list[Any]:
         limits["nvidia.com/gpu"] = str(request.gpus_per_node)
     container = k8s.V1Container(
         name=CONTAINER, image=request.image, args=args, env=env,
+        env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=request.tracking_secret))] if request.tracking_secret else None,
         resources=k8s.V1ResourceRequirements(limits=limits, requests=dict(limits)),  # requests == limits: a Guaranteed pod
         ports=[k8s.V1ContainerPort(container_port=RENDEZVOUS_PORT, name="rdzv")] if multi else None,
         volume_mounts=[k8s.V1VolumeMount(name="data", mount_path="/data", read_only=True),
@@ -196,7 +206,8 @@ def _container_args(request: K8sRequest, name: str, service: str) -> list[str]:
     """What the image's entry point (runner.container) gets: the train command and its torchrun shape."""
     nodes = NodeLayout(request.nodes, "$(JOB_COMPLETION_INDEX)", f"{name}-0.{service}", RENDEZVOUS_PORT) if request.nodes > 1 else NodeLayout()
     processes = max(request.gpus_per_node, 1) if request.nodes > 1 else request.gpus_per_node or None
-    return image_args(RunSpec("train", IMAGE_MMAR, sets=request.set_words, processes=processes, nodes=nodes))
+    tracking = TrackingOptions("mlflow") if request.tracking_uri else TrackingOptions()  # the URI comes from the environment
+    return image_args(RunSpec("train", IMAGE_MMAR, sets=request.set_words, processes=processes, nodes=nodes, tracking=tracking))
 
 
 def _volume(k8s: Any, name: str, claim: str | None, read_only: bool) -> Any:

@@ -16,6 +16,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from runner.tracking.options import TrackingOptions, option_words
+
 SEED_KEY = "determinism.random_seed"
 FINETUNE_SET = "dont_load_ckpt_model=False"  # finetune is train with the checkpoint loaded, as Clara's finetune.sh
 DEFAULT_MASTER_PORT = 29500
@@ -50,6 +52,7 @@ class RunSpec:
     fresh: bool = False
     lock_wait_s: float = 0.0
     max_iterations: int | None = None
+    tracking: TrackingOptions = field(default_factory=TrackingOptions)
 
     @property
     def config_sets(self) -> tuple[str, ...]:
@@ -75,7 +78,8 @@ def _option_words(spec: RunSpec) -> list[str]:
     words = [] if spec.progress else ["--no-progress"]
     words += ["--fresh"] if spec.fresh else []
     words += ["--lock-wait", f"{spec.lock_wait_s:g}"] if spec.lock_wait_s else []
-    return words + (["--max-iterations", str(spec.max_iterations)] if spec.max_iterations else [])
+    words += ["--max-iterations", str(spec.max_iterations)] if spec.max_iterations else []
+    return words + option_words(spec.tracking)
 
 
 def _layout_words(spec: RunSpec) -> list[str]:
@@ -131,7 +135,7 @@ def reproduce_argv(spec: RunSpec, seed: int, world_size: int = 1) -> list[str]:
     weights); progress, lock waiting and ``--fresh`` are how a run was watched, not what it computed.
     """
     sets = [word for word in spec.sets if word.split("=", 1)[0].strip() != SEED_KEY]
-    one_host = replace(spec, progress=True, fresh=False, lock_wait_s=0.0, nodes=NodeLayout(),
+    one_host = replace(spec, progress=True, fresh=False, lock_wait_s=0.0, nodes=NodeLayout(), tracking=TrackingOptions(),
                        processes=world_size if world_size > 1 else None, sets=(*sets, f"{SEED_KEY}={seed}"))
     return ["mmar", *mmar_argv(one_host)]
 

@@ -25,6 +25,7 @@ from runner.errors import MmarRunnerError, RunFailedError
 from runner.legacy.clara_code import mmar_code
 from runner.manifest import manifest_base, model_state, weights_digest
 from runner.run_spec import RunSpec
+from runner.tracking.training import RunTracking
 from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
 from runner.workflow.session import RunSession
 
@@ -79,6 +80,9 @@ def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
             raise RunFailedError(f"{type(evaluator).__name__} is not an ignite engine; {command} runs evaluators only")
         base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied)
         base.update(model={"entry": model_entry_path(loaded.model), "source": _describe_source(loaded.model)})
+        if spec.tracking.enabled:
+            session.tracking = RunTracking(spec.tracking)
+            base["tracking"] = session.tracking.begin(loaded.mmar.root.name, base, loaded.variables, loaded.overrides, loaded.resolved)
         session.start(base)
         call_user(evaluator.run)  # a failure leaves the session: failed manifest, or nothing kept on bad input
         # After the run: a CheckpointLoader handler (Clara's component model entries) loads the weights as it starts.
@@ -86,6 +90,8 @@ def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
         session.base["model"]["weights_digest"] = digest
         metrics = _scalar_metrics(evaluator.state.metrics)
         cases = _cases_seen(evaluator)
+        if session.tracking is not None:
+            session.tracking.metrics(metrics)
         written = session.written()
         manifest_path = session.complete({
             "duration_s": round(time.perf_counter() - started, 3),

@@ -96,6 +96,7 @@ class ResumeKeeper:
         self.record = record
         self.inputs = inputs
         self.found: Found | None = None  # the checkpoint this run continues from (runner.workflow.resume_store)
+        self.tracking_run_id: str | None = None  # the MLflow run a resumed run continues (text, like all of a checkpoint)
         self.last_saved: Path | None = None
         self.is_main = is_main
         self.preempted = False
@@ -171,6 +172,7 @@ class ResumeKeeper:
             "lr_scheduler": _state(self.builder.built("train", "lr_scheduler")),
             "scaler": _state(getattr(engine, "scaler", None)),
             "rng_by_rank": rng,  # rank r's global and data RNG states at [r]
+            "tracking_run_id": self.tracking_run_id,
             "record": {name: getattr(self.record, name) for name in RECORD_FIELDS},
             "evaluator": _evaluator_state(self.evaluator),
             "savers": [{part: getattr(saver, part).state_dict() for part in SAVER_PARTS if getattr(saver, part, None) is not None}

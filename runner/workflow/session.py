@@ -61,6 +61,7 @@ class RunSession:
 
     def __init__(self, folder: Path, manifest_name: str | None, command: str, *, is_main: bool = True, lock: bool = True,
                  lock_wait_s: float = 0.0) -> None:
+        self.tracking: Any = None  # a RunTracking (runner.tracking.training), told how the run ended
         self.folder = folder
         self.manifest_path = folder / manifest_name if manifest_name else None  # None: a command with no manifest (export)
         self.command = command
@@ -123,13 +124,21 @@ class RunSession:
     def complete(self, fields: Mapping[str, Any]) -> Path | None:
         self.status = "completed"
         if self.is_main:
-            self._write({**self.base, "status": "completed", **fields})
+            manifest = {**self.base, "status": "completed", **fields}
+            self._write(manifest)
+            self._tell_tracking(manifest)
         return self.manifest_path
 
     def preempt(self, fields: Mapping[str, Any]) -> None:
         self.status = "preempted"
         if self.is_main:
-            self._write({**self.base, "status": "preempted", **fields})
+            manifest = {**self.base, "status": "preempted", **fields}
+            self._write(manifest)
+            self._tell_tracking(manifest)
+
+    def _tell_tracking(self, manifest: Mapping[str, Any]) -> None:
+        if self.tracking is not None:
+            self.tracking.ended(self.status, manifest, self.manifest_path if self.status != "discarded" else None, self.folder)
 
     def fail(self, error: str, fields: Mapping[str, Any] | None = None) -> None:
         """Say the run failed, also on a full disk (reserve freed first, then shorter manifests)."""
@@ -139,17 +148,21 @@ class RunSession:
         self._drop_reserve()
         full = {**self.base, "status": "failed", "error": error, **(fields or {})}
         short = {key: self.base[key] for key in ("command", "started_at", "mmar_root", "config_digest") if key in self.base}
-        for manifest in (full, {**short, "status": "failed", "error": error}):
-            try:
-                self._write(manifest)
-                return
-            except (OSError, OutputWriteError) as exc:
-                logger.debug("writing the failed manifest: %s", first_line(exc))
-        self._overwrite_in_place({"manifest_version": MANIFEST_VERSION, "status": "failed", "error": error[:500]})
+        try:
+            for manifest in (full, {**short, "status": "failed", "error": error}):
+                try:
+                    self._write(manifest)
+                    return
+                except (OSError, OutputWriteError) as exc:
+                    logger.debug("writing the failed manifest: %s", first_line(exc))
+            self._overwrite_in_place({"manifest_version": MANIFEST_VERSION, "status": "failed", "error": error[:500]})
+        finally:
+            self._tell_tracking(full)
 
     def discard(self) -> None:
         """Remove every file this run created and put the previous manifest back (bad input): the folder is as it was."""
         self.status = "discarded"
+        self._tell_tracking({**self.base, "status": "discarded"})
         if self._lock is None or not self.folder.exists():
             return  # without the lock, new files may be another run's (export beside a training run)
         if self._previous_manifest is not None and self.manifest_path is not None:

@@ -32,6 +32,7 @@ from runner.legacy.clara_code import mmar_code
 from runner.manifest import MANIFEST_NAME, file_digests, manifest_base, model_state, spec_of, tensor_digests, weights_digest
 from runner.mmar import resolve_in_mmar
 from runner.run_spec import RunSpec
+from runner.tracking.training import RunTracking
 from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
@@ -110,6 +111,8 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
         if keeper is not None and keeper.resumed_from is not None:
             base["resumed_from"] = str(keeper.resumed_from)
         _prepare(trainer, builder, record, settings, spec.progress, loaded, spec.max_iterations, keeper)
+        if context.is_main and spec.tracking.enabled:
+            session.tracking = _track(spec, loaded, base, trainer, record, keeper)
         session.start(base)
         try:
             with sigterm_requests_checkpoint(keeper) if keeper else nullcontext():
@@ -169,6 +172,20 @@ def _resume_keeper(loaded: LoadedConfig, builder: Builder, trainer: Any, record:
     model_keys = set(model_state(trainer.network)) if getattr(trainer, "network", None) is not None else set()
     keeper.found = find_resume(loaded.ckpt_dir, inputs, model_keys, loaded.mmar.config_name)
     return keeper
+
+
+def _track(spec: RunSpec, loaded: LoadedConfig, base: dict[str, Any], trainer: Any, record: RunRecord,
+           keeper: ResumeKeeper | None) -> RunTracking:
+    """Start the run's MLflow run (a resumed run continues its own) before the manifest says running; exit 3 if unreachable."""
+    tracking = RunTracking(spec.tracking)
+    resume_run_id = keeper.found.payload.get("tracking_run_id") if keeper is not None and keeper.found is not None else None
+    base["tracking"] = tracking.begin(loaded.mmar.root.name, base, loaded.variables, loaded.overrides, loaded.resolved,
+                                      resume_run_id if isinstance(resume_run_id, str) else None)
+    if keeper is not None:
+        keeper.tracking_run_id = tracking.run_id
+    if is_engine(trainer):
+        tracking.attach(trainer, record)
+    return tracking
 
 
 def require_checkpoint_loader(loaded: LoadedConfig) -> None:

@@ -13,7 +13,8 @@ import secrets
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from runner.errors import BAD_INPUT_EXIT, MmarLayoutError, MmarRunnerError, RunF
 from runner.jsonio import load_json
 from runner.manifest import MANIFEST_NAME
 from runner.run_spec import NodeLayout, RunSpec, worker_argv
+from runner.tracking.mlflow_run import MlflowRun
 from runner.workflow.session import RunSession
 
 # Manifest fields (dotted) whose difference can change the numbers a run produces.
@@ -120,11 +122,14 @@ def verify(spec: RunSpec, iterations: int | None = DEFAULT_VERIFY_ITERATIONS, ke
     from runner.components.check import check_mmar
     from runner.config.load import load_train_config
 
-    check_mmar(load_train_config(Path(spec.mmar), spec.config, spec.environment, spec.config_sets, strict=False))
-    one_run = replace(spec, command="train", max_iterations=iterations, processes=None, nodes=NodeLayout())
+    loaded = load_train_config(Path(spec.mmar), spec.config, spec.environment, spec.config_sets, strict=False)
+    check_mmar(loaded)
+    parent = _parent_run(spec, loaded.mmar.root.name)
+    tracking = replace(spec.tracking, parent_run_id=parent.run_id) if parent is not None else spec.tracking
+    one_run = replace(spec, command="train", max_iterations=iterations, processes=None, nodes=NodeLayout(), tracking=tracking)
     base = keep if keep is not None else Path(tempfile.gettempdir()) / f"mmar-verify-{secrets.token_hex(4)}"
     manifests = []
-    with RunSession(base, None, "verify"):
+    with RunSession(base, None, "verify"), _ending(parent):
         for index in (1, 2):
             out = base / f"run{index}"
             words = [sys.executable, "-m", "runner", *worker_argv(one_run.with_sets(f"MMAR_CKPT_DIR={out}"))]
@@ -136,7 +141,32 @@ def verify(spec: RunSpec, iterations: int | None = DEFAULT_VERIFY_ITERATIONS, ke
                 raise RunFailedError(f"run {index} of mmar verify failed (exit {done.returncode}):\n{tail}")
             manifests.append(out / MANIFEST_NAME)
         comparison = compare(load_manifest(manifests[0]), load_manifest(manifests[1]))
+        if parent is not None:
+            verdict = "bit-identical" if comparison.identical else f"diverged: first tensor {comparison.first_diverging_tensor}"
+            parent.tags({"mmar.verify": verdict, "mmar.weights_digest": str(comparison.digest or "")})
     return comparison, manifests
+
+
+def _parent_run(spec: RunSpec, name: str) -> MlflowRun | None:
+    """With tracking, one MLflow run whose two children are verify's runs (exit 3 when the server is down)."""
+    if not spec.tracking.enabled:
+        return None
+    parent = MlflowRun(spec.tracking)
+    parent.start(name, {"command": "verify", "mmar_root": spec.mmar}, {})
+    return parent
+
+
+@contextmanager
+def _ending(parent: MlflowRun | None) -> Iterator[None]:
+    """The parent run ends FINISHED when both runs were compared, FAILED when a run failed."""
+    try:
+        yield
+    except BaseException:
+        if parent is not None:
+            parent.end("FAILED")
+        raise
+    if parent is not None:
+        parent.end("FINISHED")
 
 
 def explain(comparison: Comparison) -> list[str]:

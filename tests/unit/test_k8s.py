@@ -190,3 +190,18 @@ def test_names_and_sizes_are_checked_with_the_rule(changes: dict, message: str) 
     assert message in refused.value.render()
     cli = invoke("k8s", str(DEMO_BUNDLE), "--image", "registry.example/spleen:1.0", "--namespace", "Team_A")
     assert cli.exit_code == 2 and "--namespace: 'Team_A'" in cli.stderr
+
+
+def test_tracked_pods_get_the_server_and_its_credentials_from_the_environment() -> None:
+    (job,) = render(K8sRequest("spleen", "r.example/s:1", tracking_uri="http://mlflow.ml:5000", tracking_secret="mlflow-creds"))
+    container = job.spec.template.spec.containers[0]
+    assert container.args[:3] == ["train", "--tracking", "mlflow"] and "http://mlflow.ml:5000" not in container.args
+    assert {env.name: env.value for env in container.env}["MLFLOW_TRACKING_URI"] == "http://mlflow.ml:5000"
+    assert container.env_from[0].secret_ref.name == "mlflow-creds"
+    (untracked,) = render(K8sRequest("spleen", "r.example/s:1"))
+    assert "--tracking" not in untracked.spec.template.spec.containers[0].args
+    assert untracked.spec.template.spec.containers[0].env_from is None
+    from runner.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no --tracking-uri"):
+        render(K8sRequest("spleen", "r.example/s:1", tracking_secret="mlflow-creds"))

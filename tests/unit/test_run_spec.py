@@ -23,6 +23,7 @@ from runner.run_spec import (
     torchrun_argv,
     worker_argv,
 )
+from runner.tracking.options import TrackingOptions, tracking_options
 from tests.k8s_pod import expand
 
 FULL = RunSpec("train", "/m", "config/c.json", "config/env.json", ("epochs=2", "size=[1, 2]"), 4,
@@ -45,8 +46,11 @@ def parsed(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> RunSpec:
     RunSpec("train", "/m"),
     RunSpec("train", "/m", sets=("a=1",), processes=2),
     RunSpec("finetune", "/m", sets=("MMAR_CKPT=/x/model.pt",), lock_wait_s=5.0),
+    RunSpec("train", "/m", processes=2, tracking=TrackingOptions("mlflow", "http://mlflow:5000", "exp", "0" * 32)),
 ])
 def test_the_cli_parses_what_mmar_argv_renders(spec: RunSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MMAR_TRACKING"):
+        monkeypatch.delenv(name, raising=False)
     assert parsed(mmar_argv(spec), monkeypatch) == spec
 
 
@@ -96,3 +100,17 @@ def test_pod_references_expand_as_the_kubelet_expands_them() -> None:
     assert expand("$(JOB_COMPLETION_INDEX)", env) == "3"
     assert expand("$$(JOB_COMPLETION_INDEX)", env) == "$(JOB_COMPLETION_INDEX)"
     assert expand("$(UNKNOWN)-x", env) == "$(UNKNOWN)-x"
+
+
+def test_tracking_is_asked_for_by_kind_or_uri_and_never_reproduced() -> None:
+    assert not tracking_options(None, None, None).enabled
+    assert tracking_options(None, "http://m:5000", None) == TrackingOptions("mlflow", "http://m:5000")
+    assert not tracking_options("none", "http://m:5000", None).enabled, "--tracking none wins over MLFLOW_TRACKING_URI"
+    from runner.errors import MmarRunnerError
+
+    with pytest.raises(MmarRunnerError, match="needs a tracking server"):
+        tracking_options("mlflow", None, None)
+    with pytest.raises(MmarRunnerError, match="not a tracking kind"):
+        tracking_options("wandb", "http://m:5000", None)
+    tracked = RunSpec("train", "/m", tracking=TrackingOptions("mlflow", "http://m:5000"))
+    assert "--tracking" in worker_argv(tracked) and "--tracking" not in reproduce_command(tracked, 0)

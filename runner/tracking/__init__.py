@@ -1,0 +1,1 @@
+"""Experiment tracking (MLflow): options, the run, and its wiring to a training or evaluation run."""
