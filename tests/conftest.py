@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.mlflow_server import mlflow_uri, own_server  # noqa: F401 - fixtures: a real MLflow server
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_BUNDLE = REPO / "bundles" / "spleen_ct_seg"
 

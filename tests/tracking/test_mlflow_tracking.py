@@ -22,7 +22,7 @@ import pytest
 
 from runner.errors import PREEMPTED_EXIT
 from tests.conftest import REPO, TINY_SET, run_cli
-from tests.tracking.conftest import stop_server
+from tests.mlflow_server import stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -123,7 +123,7 @@ def test_verify_logs_two_children_under_a_parent_and_diff_takes_run_ids(make_mma
 
 
 def test_a_server_that_is_down_at_the_start_is_exit_3_and_nothing_is_written(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
-    from tests.tracking.conftest import free_port
+    from tests.mlflow_server import free_port
 
     root = make_mmar()
     out = tmp_path / "out"
