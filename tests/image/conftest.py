@@ -48,3 +48,24 @@ def runtime_image(docker_host: str, base_image: str, wheelhouse: Path) -> str:
     result = build_image(BuildRequest(None, RUNTIME_TAG, base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
     assert result.air_gapped
     return RUNTIME_TAG
+
+
+SPLEEN_TAG = "mmar-test/spleen:test"
+
+
+@pytest.fixture(scope="session")
+def spleen_image(runtime_image: str, base_image: str, wheelhouse: Path) -> str:
+    """The demo bundle's image (CPU flavour, air-gapped), shared by the tests that run it."""
+    from runner.image.build import BuildRequest, build_image
+    from tests.conftest import DEMO_BUNDLE
+
+    build_image(BuildRequest(DEMO_BUNDLE, SPLEEN_TAG, base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
+    return SPLEEN_TAG
+
+
+@pytest.fixture(scope="session")
+def data(synthetic_data: Path) -> Path:
+    """The session's synthetic data, readable by the container's user (pytest makes its folders 0700)."""
+    for folder in [synthetic_data, *(p for p in synthetic_data.rglob("*") if p.is_dir())]:
+        folder.chmod(0o755)
+    return synthetic_data

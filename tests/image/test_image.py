@@ -24,23 +24,6 @@ from tests.image.engine import BASE_TAG, RUNTIME_TAG, docker
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
-SPLEEN_TAG = "mmar-test/spleen:test"
-
-
-@pytest.fixture(scope="module")
-def spleen_image(runtime_image: str, base_image: str, wheelhouse: Path) -> str:
-    build_image(BuildRequest(DEMO_BUNDLE, SPLEEN_TAG, base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
-    return SPLEEN_TAG
-
-
-@pytest.fixture(scope="module")
-def data(synthetic_data: Path) -> Path:
-    """The session's synthetic data, readable by the container's user (pytest makes its folders 0700)."""
-    for folder in [synthetic_data, *(p for p in synthetic_data.rglob("*") if p.is_dir())]:
-        folder.chmod(0o755)
-    return synthetic_data
-
-
 def out_dir(tmp_path: Path, name: str = "out") -> Path:
     folder = tmp_path / name
     folder.mkdir()

@@ -23,29 +23,22 @@ import pytest
 import yaml
 
 from runner.errors import PREEMPTED_EXIT
-from runner.image.build import BuildRequest, build_image
 from runner.k8s import K8sRequest, render, to_yaml
-from tests.conftest import DEMO_BUNDLE, TINY_SET
+from tests.conftest import TINY_SET
+from tests.image.conftest import SPLEEN_TAG
 from tests.image.engine import docker
 from tests.k8s_pod import pod_args, pod_environment
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 
-TAG = "mmar-test/spleen-nodes:test"
 SETS = (*[word for word in TINY_SET if not word.startswith("epochs=")], "epochs=6")
 SUBNET = "172.31.{}.0/24"
 
 
 @pytest.fixture(scope="module")
-def image(runtime_image: str, base_image: str, wheelhouse: Path) -> str:
-    build_image(BuildRequest(DEMO_BUNDLE, TAG, base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
-    return TAG
-
-
-@pytest.fixture(scope="module")
 def job() -> dict[str, Any]:
     """The Service and the Job exactly as a user would ``kubectl apply`` them (YAML, read back)."""
-    request = K8sRequest("spleen_ct_seg", TAG, nodes=2, gpus_per_node=1, data_pvc="data", out_pvc="out", set_words=SETS)
+    request = K8sRequest("spleen_ct_seg", SPLEEN_TAG, nodes=2, gpus_per_node=1, data_pvc="data", out_pvc="out", set_words=SETS)
     documents = list(yaml.safe_load_all(to_yaml(render(request))))
     return {document["kind"]: document for document in documents}
 
@@ -147,18 +140,15 @@ def weights(out: Path) -> str:
 def one_host_digest(host: str, data: Path, out: Path) -> str:
     """``mmar train --nproc 2`` in one container of the same image: the reference."""
     docker(host, "run", "--rm", "--network", "none", "--read-only", "--shm-size", "1g", "-v", f"{data}:/data:ro",
-           "-v", f"{out}:/out", TAG, "train", "--nproc", "2", "--set", *SETS, timeout=900)
+           "-v", f"{out}:/out", SPLEEN_TAG, "train", "--nproc", "2", "--set", *SETS, timeout=900)
     return weights(out)
 
 
 def test_the_rendered_indexed_job_trains_like_two_processes_on_one_host_and_resumes(
-        docker_host: str, image: str, job: dict[str, Any], network: tuple[str, str], synthetic_data: Path,
-        tmp_path: Path) -> None:
-    for folder in [synthetic_data, *(p for p in synthetic_data.rglob("*") if p.is_dir())]:
-        folder.chmod(0o755)
-    reference = one_host_digest(docker_host, synthetic_data, shared_folder(tmp_path / "one-host"))
+        docker_host: str, spleen_image: str, job: dict[str, Any], network: tuple[str, str], data: Path, tmp_path: Path) -> None:
+    reference = one_host_digest(docker_host, data, shared_folder(tmp_path / "one-host"))
 
-    whole = Pods(docker_host, job, network, {"data": synthetic_data, "out": shared_folder(tmp_path / "two-pods")})
+    whole = Pods(docker_host, job, network, {"data": data, "out": shared_folder(tmp_path / "two-pods")})
     try:
         whole.start()
         codes = whole.wait()
@@ -168,7 +158,7 @@ def test_the_rendered_indexed_job_trains_like_two_processes_on_one_host_and_resu
     assert weights(tmp_path / "two-pods") == reference
 
     out = shared_folder(tmp_path / "preempted")
-    first = Pods(docker_host, job, network, {"data": synthetic_data, "out": out})
+    first = Pods(docker_host, job, network, {"data": data, "out": out})
     try:
         first.start()
         deadline = time.time() + 600
@@ -183,7 +173,7 @@ def test_the_rendered_indexed_job_trains_like_two_processes_on_one_host_and_resu
     stopped = json.loads((out / "run_manifest.json").read_text())
     assert stopped["status"] == "preempted", logs
 
-    again = Pods(docker_host, job, network, {"data": synthetic_data, "out": out})
+    again = Pods(docker_host, job, network, {"data": data, "out": out})
     try:
         again.start()
         codes = again.wait()
