@@ -48,6 +48,8 @@ ExperimentOpt = Annotated[Optional[str], typer.Option("--experiment", envvar="ML
                                                       help="MLflow experiment [default: the MMAR's folder name].")]
 TrackingParentOpt = Annotated[Optional[str], typer.Option("--tracking-parent", hidden=True,
                                                           help="Log as a child of this MLflow run (mmar verify's runs).")]
+ImageRefOpt = Annotated[Optional[str], typer.Option("--image-ref", envvar="MMAR_IMAGE", hidden=True,
+                                                    help="The container image this run executes in (set by the image).")]
 # A tracking server that is down must not hold a run for minutes of retries before it says so; the run's
 # address is logged by the runner, not printed to stdout by MLflow between the CLI's own lines.
 MLFLOW_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
@@ -170,7 +172,7 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
           master_addr: Annotated[Optional[str], typer.Option(help="Host of node 0 (several nodes).")] = None,
           master_port: Annotated[int, typer.Option(help="Rendezvous port on node 0.")] = DEFAULT_MASTER_PORT,
           tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None, experiment: ExperimentOpt = None,
-          tracking_parent: TrackingParentOpt = None) -> None:
+          tracking_parent: TrackingParentOpt = None, image_ref: ImageRefOpt = None) -> None:
     """Train an MMAR with pinned deterministic settings; writes models, train_stats.json and run_manifest.json.
 
     A run stopped by SIGTERM (exit 75) continues from its resume checkpoint when started again, as long as
@@ -178,7 +180,7 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
     """
     spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), nproc,
                    NodeLayout(nnodes, node_rank, master_addr, master_port), progress, fresh, lock_wait, max_iterations,
-                   _tracking(verbose, tracking, tracking_uri, experiment, tracking_parent))
+                   _tracking(verbose, tracking, tracking_uri, experiment, tracking_parent), image_ref or None)
     _train(spec, verbose)
 
 
@@ -186,10 +188,11 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
 def finetune(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
              set_: SetOpt = None, verbose: VerboseOpt = False, progress: ProgressOpt = True, fresh: FreshOpt = False,
              lock_wait: LockWaitOpt = 0.0, tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None,
-             experiment: ExperimentOpt = None) -> None:
+             experiment: ExperimentOpt = None, image_ref: ImageRefOpt = None) -> None:
     """Train starting from the checkpoint at MMAR_CKPT: train with dont_load_ckpt_model=False, as Clara's finetune.sh."""
     _train(RunSpec("finetune", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), progress=progress, fresh=fresh,
-                   lock_wait_s=lock_wait, tracking=_tracking(verbose, tracking, tracking_uri, experiment)), verbose)
+                   lock_wait_s=lock_wait, tracking=_tracking(verbose, tracking, tracking_uri, experiment), image=image_ref or None),
+           verbose)
 
 
 def _tracking(verbose: bool, kind: str | None, uri: str | None, experiment: str | None, parent: str | None = None) -> Any:
@@ -261,13 +264,14 @@ def _train(spec: RunSpec, verbose: bool) -> None:
 
 
 def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
-              set_: list[str] | None, verbose: bool, lock_wait: float, tracking: Any) -> None:
+              set_: list[str] | None, verbose: bool, lock_wait: float, tracking: Any, image_ref: str | None) -> None:
     _setup_logging(verbose)
     from runner.config import kinds
     from runner.config.load import load_config
     from runner.workflow.evaluate import run_evaluation  # pins the process env before torch loads
 
-    spec = RunSpec(command, _root(mmar, m, verbose), config, environment, tuple(set_ or ()), lock_wait_s=lock_wait, tracking=tracking)
+    spec = RunSpec(command, _root(mmar, m, verbose), config, environment, tuple(set_ or ()), lock_wait_s=lock_wait, tracking=tracking,
+                   image=image_ref or None)
 
     def work() -> Any:
         loaded = load_config(Path(spec.mmar), config, environment, spec.sets, strict=False, kind=getattr(kinds, kind_name))
@@ -286,19 +290,21 @@ def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, c
 @app.command()
 def validate(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
              set_: SetOpt = None, verbose: VerboseOpt = False, lock_wait: LockWaitOpt = 0.0,
-             tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None, experiment: ExperimentOpt = None) -> None:
+             tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None, experiment: ExperimentOpt = None,
+             image_ref: ImageRefOpt = None) -> None:
     """Score a trained model on labelled data with config/config_validation.json; writes to MMAR_EVAL_OUTPUT_PATH."""
     _evaluate("validate", "VALIDATION", mmar, m, config, environment, set_, verbose, lock_wait,
-              _tracking(verbose, tracking, tracking_uri, experiment))
+              _tracking(verbose, tracking, tracking_uri, experiment), image_ref)
 
 
 @app.command()
 def infer(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
           set_: SetOpt = None, verbose: VerboseOpt = False, lock_wait: LockWaitOpt = 0.0,
-          tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None, experiment: ExperimentOpt = None) -> None:
+          tracking: TrackingOpt = None, tracking_uri: TrackingUriOpt = None, experiment: ExperimentOpt = None,
+          image_ref: ImageRefOpt = None) -> None:
     """Predict with config/config_inference.json; predictions are saved under MMAR_EVAL_OUTPUT_PATH."""
     _evaluate("infer", "INFERENCE", mmar, m, config, environment, set_, verbose, lock_wait,
-              _tracking(verbose, tracking, tracking_uri, experiment))
+              _tracking(verbose, tracking, tracking_uri, experiment), image_ref)
 
 
 @app.command()

@@ -142,7 +142,7 @@ def render(request: K8sRequest) -> list[Any]:
     service = f"{name}-rdzv"
     args = _container_args(request, name, service)
     # A replacement pod waits for /out while the pod it replaces writes its resume checkpoint (runner.workflow.lock).
-    env = [k8s.V1EnvVar(name="OMP_NUM_THREADS", value="1"),
+    env = [k8s.V1EnvVar(name="OMP_NUM_THREADS", value="1"), k8s.V1EnvVar(name="MMAR_IMAGE", value=request.image),
            k8s.V1EnvVar(name="MMAR_LOCK_WAIT_S", value=str(request.grace_seconds + LOCK_WAIT_MARGIN_S))]
     if request.tracking_uri:
         env.append(k8s.V1EnvVar(name="MLFLOW_TRACKING_URI", value=request.tracking_uri))

@@ -248,6 +248,7 @@ def manifest_base(
         "warnings": [w.render() for w in warnings],
         "runner_supplied": dict(supplied or {}),  # what Clara wired implicitly and the runner filled in (cache folders)
         "search_point": loaded.search_point,  # an AutoML search space: the point this run trained
+        "image": spec.image,  # the container image it ran in, as named when built or by the pod; None on a host
         "invocation": invocation(),
         "reproduce": reproduce(loaded, spec, world_size),
     }

@@ -53,6 +53,7 @@ class RunSpec:
     lock_wait_s: float = 0.0
     max_iterations: int | None = None
     tracking: TrackingOptions = field(default_factory=TrackingOptions)
+    image: str | None = None  # the container image the run executes in (MMAR_IMAGE), for the manifest; None on a host
 
     @property
     def config_sets(self) -> tuple[str, ...]:

@@ -255,6 +255,7 @@ def _build_args(request: BuildRequest, client: Any, mmar_digest: str | None) -> 
     if request.mmar is not None:
         args["MMAR_NAME"] = request.mmar.resolve().name
         args["MMAR_DIGEST"] = mmar_digest or "unknown"
+        args["IMAGE_REF"] = request.tag  # the run's manifest names the image it ran in (a pod overrides it with --image)
     return args
 
 

@@ -48,6 +48,7 @@ def test_container_training_is_bit_identical_to_the_host(docker_host: str, splee
     in_container = json.loads((out / "run_manifest.json").read_text())
     assert (out / "model.pt").is_file() and (out / "final_model.pt").is_file()
     assert in_container["status"] == "completed" and in_container["mmar_root"] == "/opt/mmar"
+    assert in_container["image"] == spleen_image and on_host["image"] is None
     assert in_container["versions"]["torch"] == on_host["versions"]["torch"]
     assert in_container["weights_digest"] == on_host["weights_digest"], done.stdout[-1000:]  # type: ignore[attr-defined]
 

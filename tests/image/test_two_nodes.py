@@ -156,6 +156,7 @@ def test_the_rendered_indexed_job_trains_like_two_processes_on_one_host_and_resu
     finally:
         whole.remove()
     assert weights(tmp_path / "two-pods") == reference
+    assert json.loads((tmp_path / "two-pods" / "run_manifest.json").read_text())["image"] == SPLEEN_TAG  # the pod's MMAR_IMAGE
 
     out = shared_folder(tmp_path / "preempted")
     first = Pods(docker_host, job, network, {"data": data, "out": out})

@@ -49,7 +49,7 @@ def parsed(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> RunSpec:
     RunSpec("train", "/m", processes=2, tracking=TrackingOptions("mlflow", "http://mlflow:5000", "exp", "0" * 32)),
 ])
 def test_the_cli_parses_what_mmar_argv_renders(spec: RunSpec, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MMAR_TRACKING"):
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MMAR_TRACKING", "MMAR_IMAGE"):
         monkeypatch.delenv(name, raising=False)
     assert parsed(mmar_argv(spec), monkeypatch) == spec
 
