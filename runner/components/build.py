@@ -215,6 +215,18 @@ class Builder:
         return obj
 
     def _build_list(self, section: str, slot: str) -> list[Any]:
+        entries = self.list_entries(section, slot)
+        kinds: list[ArrayKind | None] = [None] * len(entries)
+        if slot in TRANSFORM_LISTS and self.loaded.model.legacy_custom_transforms:
+            kinds = array_kinds([(item.label, item.args) for item, _ in entries], "numpy" if slot == "pre_transforms" else "tensor")
+        return [self.build_component(item, section, slot, path, kind) for (item, path), kind in zip(entries, kinds, strict=True)]
+
+    def list_entries(self, section: str, slot: str) -> list[tuple[ComponentSpec, str]]:
+        """The entries of a list slot that this rank builds, in order, with their config paths.
+
+        A validate ``ref`` entry comes back as the train entry it names, at its own path; so
+        ``mmar check --data`` can say which config entry each built transform is.
+        """
         entries = []
         for index, item in enumerate(self.spec(section, slot) or []):
             path = f"{section}.{slot}[{index}]"
@@ -226,10 +238,7 @@ class Builder:
                 logger.debug("%s: rank %s entry skipped on rank %s", path, item.rank, self.rank)
                 continue
             entries.append((item, path))
-        kinds: list[ArrayKind | None] = [None] * len(entries)
-        if slot in TRANSFORM_LISTS and self.loaded.model.legacy_custom_transforms:
-            kinds = array_kinds([(item.label, item.args) for item, _ in entries], "numpy" if slot == "pre_transforms" else "tensor")
-        return [self.build_component(item, section, slot, path, kind) for (item, path), kind in zip(entries, kinds, strict=True)]
+        return entries
 
     def referenced_spec(self, section: str, slot: str, name: str, config_path: str) -> ComponentSpec:
         """The train-section entry a validate ``ref`` names; a fresh object is built from it."""
