@@ -64,7 +64,7 @@ def check_components(loaded: LoadedConfig, inspect_data: bool = False) -> list[C
         except ComponentError as exc:
             issues.append(exc.issue)
     if inspect_data:
-        issues += _inspect_data(builder)
+        issues += _inspect_data(builder, issues)
     if loaded.kind.flat:
         issues += _check_saved_model(loaded)
         issues += check_outputs(loaded, "MMAR_EVAL_OUTPUT_PATH")
@@ -173,11 +173,14 @@ def _path_values(value: Any) -> list[tuple[str, str]]:
     return []
 
 
-def _inspect_data(builder: Builder) -> list[ConfigIssue]:
-    """``mmar check --data``: every file of each datalist opened (runner.data.inspect), every bad case listed."""
+def _inspect_data(builder: Builder, reported: list[ConfigIssue]) -> list[ConfigIssue]:
+    """``mmar check --data``: every file of each datalist opened (runner.data.inspect), every bad case listed,
+    then each dataset's first good case run through its pre-transforms once (runner.data.first_case)."""
+    from runner.data.first_case import run_first_case
     from runner.data.inspect import inspect_datalist
 
     issues: list[ConfigIssue] = []
+    runs = []
     for section in ("train", "validate"):
         spec = builder.spec(section, "dataset")
         if spec is None or not getattr(spec, "data_list_file_path", None):
@@ -187,10 +190,24 @@ def _inspect_data(builder: Builder) -> list[ConfigIssue]:
         except ComponentError:
             continue  # reported by the datalist check
         file, _, key = builder.datalist_source(section)
-        report = inspect_datalist(display_path(builder.loaded.mmar.root, file), key, entries, _classes(builder.loaded))
+        shown = display_path(builder.loaded.mmar.root, file)
+        report = inspect_datalist(shown, key, entries, _classes(builder.loaded))
         logger.info("data: %s", report.summary(key))
         issues += report.issues
+        run = run_first_case(builder, section, shown, key, entries, report.bad, [*builder.loaded.errors, *reported])
+        runs.append(run)
+        issues += run.issues
+    if runs:
+        logger.info("data: pre-transforms: %s", pre_transforms_summary(runs))
     return issues
+
+
+def pre_transforms_summary(runs: list[Any]) -> str:
+    """``training[0] and validation[0] ran once (the first good case of each)``, and which did not run."""
+    ran = [r.summary() for r in runs if r.index is not None]
+    skipped = [r.summary() for r in runs if r.index is None]
+    parts = [f"{' and '.join(ran)} ran once (the first good case of each)"] if ran else []
+    return "; ".join(parts + skipped)
 
 
 def _classes(loaded: LoadedConfig) -> int | None:

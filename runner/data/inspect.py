@@ -38,6 +38,11 @@ class DataReport:
     labels_read: int = 0
     labels: int = 0
     out_of_time: bool = False
+    bad: set[int] = field(default_factory=set)  # indexes of the entries with a problem
+
+    def add(self, index: int, issue: ConfigIssue) -> None:
+        self.issues.append(issue)
+        self.bad.add(index)
 
     def summary(self, key: str) -> str:
         parts = [f"{key}: headers of {self.headers_read} of {self.files} files"]
@@ -80,18 +85,18 @@ def inspect_datalist(datalist: str, key: str, entries: Sequence[Mapping[str, Any
             except Exception as exc:  # noqa: BLE001 - every way a file can be unreadable is reported the same way
                 problem = f"cannot be read: {type(exc).__name__}: {first_line(exc)}"
             if problem:
-                report.issues.append(_issue(datalist, key, index, path, problem))
+                report.add(index, _issue(datalist, key, index, path, problem))
                 continue  # its values cannot be read either
             report.headers_read += 1
             if field_name in LABEL_KEYS and index in sampled and classes:
                 report.labels_read += 1
                 problem = _label_problem(image, classes)
                 if problem:
-                    report.issues.append(_issue(datalist, key, index, path, problem))
+                    report.add(index, _issue(datalist, key, index, path, problem))
         image_shape, label_shape = shapes.get("image"), shapes.get("label")
         if image_shape is not None and label_shape is not None and image_shape != label_shape:
             label_path = next(p for f, p in _files(entry, LABEL_KEYS))
-            report.issues.append(_issue(datalist, key, index, label_path,
+            report.add(index, _issue(datalist, key, index, label_path,
                                         f"label shape {list(label_shape)} differs from the image's {list(image_shape)}"))
     return report
 
