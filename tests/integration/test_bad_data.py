@@ -55,7 +55,7 @@ def test_check_finds_missing_files_in_list_valued_entries(make_mmar: Callable[..
 
 
 def test_check_data_reports_every_bad_case_at_once(make_mmar: Callable[..., Path], data: Path) -> None:
-    root = mmar_on(make_mmar, data)
+    root = mmar_on(make_mmar, data, fits_the_data)
     assert invoke("check", str(root), "--data").exit_code == 0, "the good data set passes"
     cut_short(entry_file(data, "training", 1, "image"))
     label = entry_file(data, "training", 2, "label")
@@ -70,6 +70,101 @@ def test_check_data_reports_every_bad_case_at_once(make_mmar: Callable[..., Path
                             f"training[2]: {label}: label values 7 are outside the 2 classes the network predicts (0..1)",
                             "validation[0]: ", "label shape [8, 8, 8] differs from the image's [40, 40, 32]")
     assert "data: training: headers of 7 of 8 files, label values of 4 of 4 cases" in text
+    assert "data: pre-transforms: training[0] and validation[1] ran once (the first good case of each)" in text
+
+
+def fits_the_data(config: dict[str, Any]) -> None:
+    """The demo bundle's 96-voxel patches are larger than the synthetic 40x40x32 images."""
+    config["patch_size"] = [32, 32, 32]
+
+
+# ---- issue 19 item 2: --data runs the first case of each dataset through its pre-transforms ---------
+CROP = f"{CONFIG}: train.pre_transforms[5].args.spatial_size: "
+CROP_TOO_LARGE = "fails in RandCropByPosNegLabeld: ValueError: The size of the proposed random crop ROI is larger than the image size"
+
+
+def test_check_data_names_the_variable_behind_a_crop_larger_than_the_image(make_mmar: Callable[..., Path], data: Path) -> None:
+    root = mmar_on(make_mmar, data)  # patch_size [96, 96, 96]; the image is [34, 34, 32] after CropForegroundd
+    assert invoke("check", str(root)).exit_code == 0, "headers alone cannot tell"
+    text = assert_bad_input(invoke("check", str(root), "--data"), "1 problem found",
+                            f"{CROP}{data}/dataset.json: training[0] ({data}/imagesTr/spleen_000.nii.gz) {CROP_TOO_LARGE}",
+                            f"hint: spatial_size [96, 96, 96] comes from the variable patch_size ({CONFIG}); the image is "
+                            "[34, 34, 32] when RandCropByPosNegLabeld gets it: e.g. --set patch_size=[34,34,32]")
+    assert "pre-transforms: training[0] and validation[0] ran once" in text, "validation has no crop: it ran and passed"
+    assert_bad_input(invoke("check", str(root), "--data", "--set", "patch_size=[48,8,8]"),
+                     CROP, "spatial_size [48, 8, 8] comes from the variable patch_size (--set)", "--set patch_size=[34,8,8]")
+
+
+NUMPY_CLIP = '''import numpy as np
+
+
+class NumpyClip:
+    """Written for MONAI 0.8, when the data was numpy: np.asarray drops a MetaTensor's metadata today."""
+
+    def __init__(self, keys):
+        self.keys = keys
+
+    def __call__(self, data):
+        d = dict(data)
+        for key in self.keys:
+            d[key] = np.clip(np.asarray(d[key]), -1000, 1000)
+        return d
+'''
+
+
+@pytest.mark.parametrize("legacy", [True, False])
+def test_check_data_names_the_transform_that_drops_the_metadata(make_mmar: Callable[..., Path], data: Path,
+                                                                 legacy: bool) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        fits_the_data(config)
+        config["legacy_custom_transforms"] = legacy
+        config["train"]["pre_transforms"].insert(3, {"path": "numpy_clip.NumpyClip", "args": {"keys": ["image", "label"]}})
+
+    result = invoke("check", str(mmar_on(make_mmar, data, edit, custom={"numpy_clip.py": NUMPY_CLIP})), "--data")
+    if legacy:  # runner.legacy.transform_arrays gives it numpy and makes its result a MetaTensor again
+        assert result.exit_code == 0, result.stderr
+        return
+    assert_bad_input(result, "1 problem found",
+                     f"{CONFIG}: train.pre_transforms[3]: {data}/dataset.json: training[0] ({data}/imagesTr/spleen_000.nii.gz): "
+                     "NumpyClip returns image as a numpy.ndarray, label as a numpy.ndarray where it got a MetaTensor",
+                     'hint: return a MetaTensor', '"legacy_custom_transforms": true gives it numpy')
+
+
+def test_check_data_reports_image_and_label_shapes_that_differ_after_resampling(make_mmar: Callable[..., Path],
+                                                                                 data: Path) -> None:
+    label = entry_file(data, "training", 0, "label")
+    values = np.asanyarray(nib.load(label).dataobj)
+    nib.save(nib.Nifti1Image(values, np.diag([3.0, 3.0, 4.0, 1.0])), label)  # same voxels, twice the spacing
+    root = mmar_on(make_mmar, data, fits_the_data)
+    assert_bad_input(invoke("check", str(root), "--data"), "1 problem found",
+                     f"{CONFIG}: train.pre_transforms[2]: {data}/dataset.json: training[0] ({data}/imagesTr/spleen_000.nii.gz): "
+                     "after Spacingd the image's spatial shape is [40, 40, 32] and the label's [79, 79, 63]",
+                     "the two files differ in voxel spacing or orientation")
+
+
+def test_check_data_passes_a_good_mmar_writes_nothing_and_keeps_the_random_state(make_mmar: Callable[..., Path],
+                                                                                  data: Path, tmp_path: Path) -> None:
+    import random
+
+    import torch
+
+    def edit(config: dict[str, Any]) -> None:
+        fits_the_data(config)
+        for section in ("train", "validate"):
+            config[section]["dataset"]["name"] = "PersistentDataset"
+            config[section]["dataset"]["args"] = {"transform": "@pre_transforms"}
+
+    out = tmp_path / "out"
+    root = mmar_on(make_mmar, data, edit, name="persistent")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    states = random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state()
+    result = invoke("check", str(root), "--data", "--set", f"MMAR_CKPT_DIR={out}")
+    assert result.exit_code == 0, result.stderr
+    assert "data: pre-transforms: training[0] and validation[0] ran once (the first good case of each)" in result.stderr
+    assert not out.exists(), "check made the output folder (or the dataset's cache in it)"
+    assert sorted(p for p in tmp_path.rglob("*")) == before, "check wrote a file"
+    assert random.getstate() == states[0] and (np.random.get_state()[1] == states[1]).all()
+    assert torch.equal(torch.get_rng_state(), states[2]), "check moved torch's global random state"
 
 
 @pytest.mark.parametrize("where", ["config", "datalist"])
