@@ -138,7 +138,8 @@ def _fail(exc: MmarRunnerError, verbose: bool, who: str = "") -> None:
 def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, environment: EnvOpt = None,
           set_: SetOpt = None, verbose: VerboseOpt = False,
           data: Annotated[bool, typer.Option("--data", help="Also open every datalist file: headers, image/label shapes, "
-                                                               "label values (a sample, within 120 s).")] = False) -> None:
+                                                               "label values (a sample, within 120 s); and run the first "
+                                                               "case of each dataset through its pre-transforms once.")] = False) -> None:
     """Validate an MMAR: config schema, variables, components, references, datalist. Builds nothing heavy.
 
     Checks config_train.json, or any other config given with -c (validation and inference configs too).

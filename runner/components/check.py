@@ -34,7 +34,8 @@ def check_mmar(loaded: LoadedConfig, inspect_data: bool = False) -> list[ConfigI
 
     Returns the warnings. Includes what loading deferred (``LoadedConfig.errors``) and runs the
     component check with the MMAR's ``custom/`` importable. ``mmar train`` runs it too.
-    ``inspect_data`` (``mmar check --data``) also opens every file of the datalists.
+    ``inspect_data`` (``mmar check --data``) also opens every file of the datalists and runs the
+    first good case of each through its pre-transforms (writing nothing).
     """
     shadowing = shadowed_modules(loaded.mmar.root)
     if shadowing:  # reported before anything imports custom/: importing would run the impostor
@@ -203,10 +204,11 @@ def _inspect_data(builder: Builder, reported: list[ConfigIssue]) -> list[ConfigI
 
 
 def pre_transforms_summary(runs: list[Any]) -> str:
-    """``training[0] and validation[0] ran once (the first good case of each)``, and which did not run."""
+    """``training[0] and validation[0] ran once (the first good case of each)``, and the lists not run and why."""
     ran = [r.summary() for r in runs if r.index is not None]
     skipped = [r.summary() for r in runs if r.index is None]
-    parts = [f"{' and '.join(ran)} ran once (the first good case of each)"] if ran else []
+    first = "the first good case of each" if len(ran) > 1 else "the first good case"
+    parts = [f"{' and '.join(ran)} ran once ({first})"] if ran else []
     return "; ".join(parts + skipped)
 
 

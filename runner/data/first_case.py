@@ -13,10 +13,10 @@ found             reported at
 ================  ==============================================================================
 a transform fails the argument the error is about (``...args.spatial_size``) and the variable
                   behind its value (``patch_size``), with a value that fits the image there
-metadata dropped  the first transform after which an image or label is no longer a MetaTensor
-                  (MONAI's own type conversions, ``ToNumpyd`` & co., are deliberate and not flagged)
-shapes differ     image and label spatial shapes before the first random transform (the random
-                  crop), at the transform after which they first differed
+metadata dropped  the first transform after which a key that held a MetaTensor (image, label) holds
+                  numpy or a plain tensor (MONAI's ``ToNumpyd`` & co. are deliberate, not flagged)
+shapes differ     the first transform after which image and label spatial shapes differ, up to the
+                  first random transform (the random crop cuts both to one size, misaligned)
 ================  ==============================================================================
 
 Random transforms are seeded as training seeds them (``<section>.dataset.transforms``) and the
@@ -100,15 +100,16 @@ def run_first_case(builder: Builder, section: str, datalist: str, key: str, entr
     if index is None:
         run.why = "no case passed the file check" if entries else "the list is empty"
         return run
-    if not builder.declared(section, "pre_transforms"):
+    owner = _pipeline_section(builder, section)
+    if owner is None:
         run.why = "no pre-transforms"
         return run
-    if any(i.severity == "error" and i.path.startswith(("train.pre_transforms", f"{section}.pre_transforms")) for i in reported):
+    if any(i.severity == "error" and i.path.startswith(("train.pre_transforms", f"{owner}.pre_transforms")) for i in reported):
         run.why = "its pre-transforms have problems reported above"
         return run
     try:
-        compose = builder.get(section, "pre_transforms")
-        steps = _steps(builder, section, compose)
+        compose = builder.get(owner, "pre_transforms")
+        steps = _steps(builder, owner, compose)
     except ComponentError as exc:
         run.why = "its pre-transforms cannot be built"
         run.issues.append(exc.issue)
@@ -118,6 +119,14 @@ def run_first_case(builder: Builder, section: str, datalist: str, key: str, entr
     with _seeded(builder, section, compose):
         run.issues += _run_steps(builder, case, compose, steps)
     return run
+
+
+def _pipeline_section(builder: Builder, section: str) -> str | None:
+    """The section whose pre_transforms the dataset gets: its own, or the other's through an explicit ``@pre_transforms``."""
+    if builder.declared(section, "pre_transforms"):
+        return section
+    args = getattr(builder.spec(section, "dataset"), "args", None) or {}
+    return builder.section_declaring("pre_transforms", section) if args.get("transform") == "@pre_transforms" else None
 
 
 def _steps(builder: Builder, section: str, compose: Any) -> list[Step]:
