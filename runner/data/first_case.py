@@ -15,6 +15,8 @@ a transform fails the argument the error is about (``...args.spatial_size``) and
                   behind its value (``patch_size``), with a value that fits the image there
 metadata dropped  the first transform after which a key that held a MetaTensor (image, label) holds
                   numpy or a plain tensor (MONAI's ``ToNumpyd`` & co. are deliberate, not flagged)
+crop too small    (a warning) a crop whose output is smaller than the size it was asked for: MONAI
+image             leaves such axes uncropped, so cases come out in different sizes
 shapes differ     the first transform after which image and label spatial shapes differ, up to the
                   first random transform (the random crop cuts both to one size, misaligned)
 ================  ==============================================================================
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from runner.config.models import ComponentSpec
 
 IMAGE_KEY = "image"
+CROP_SIZE_ARGS = ("spatial_size", "roi_size")
 LABEL_KEY = "label"
 DELIBERATE_CONVERSIONS = TO_NUMPY | TO_TENSOR | {"ToCupyd", "ToCupy", "ToPILd", "ToPIL"}
 META_HINT = ("return a MetaTensor: keep the input's type (d[key] = img * x, torch ops on it) or wrap the result, "
@@ -162,6 +165,9 @@ def _run_steps(builder: Builder, case: Case, compose: Any, steps: list[Step]) ->
         dropped = [k for k in before if _lost_meta(_first(data).get(k))]
         if dropped and step.spec is not None and step.spec.label not in DELIBERATE_CONVERSIONS:
             issues.append(_meta_issue(builder, case, step, data, dropped))
+        uncropped = _uncropped_issue(builder, case, step, data)
+        if uncropped is not None:
+            issues.append(uncropped)
         shapes = _shape_issue(builder, case, data, step) if comparing_shapes else None
         if shapes is not None:
             issues.append(shapes)
@@ -203,8 +209,29 @@ def _offending_args(spec: ComponentSpec, error_text: str) -> list[str]:
     if named:
         return named
     if "size" in error_text.lower():
-        return [a for a in spec.args if a.endswith("size")]
+        return [a for a in spec.args if a.endswith("size") and not isinstance(spec.args[a], bool)]  # not random_size
     return []
+
+
+def _uncropped_issue(builder: Builder, case: Case, step: Step, data: Any) -> ConfigIssue | None:
+    """A crop that asked for more than the image had: MONAI leaves those axes uncropped without a word
+    (RandSpatialCropd without random_size, CenterSpatialCropd, allow_smaller), so cases come out in different sizes."""
+    if step.spec is None or "Crop" not in step.spec.label:
+        return None
+    shape = _spatial(_first(data).get(IMAGE_KEY))
+    for arg in CROP_SIZE_ARGS:
+        value = step.spec.args.get(arg)
+        fits = _fitting(value, shape)  # None: every axis got the size asked for
+        if fits is None:
+            continue
+        origins = variables_behind(builder.loaded, f"{step.path}.args.{arg}")
+        hint = (f"{arg} {value} comes from the variable {', which is '.join(str(o) for o in origins)}: e.g. "
+                f"--set {origins[-1].name}={_compact(fits)}" if origins else f"make {arg} at most {fits}")
+        return ConfigIssue(builder.file, f"{step.path}.args.{arg}",
+                           f"{case}: {step.spec.label} was asked for {arg} {value} and the image is {list(shape)} after it: "
+                           "the axes it could not crop are left as they are, so cases can come out in different sizes "
+                           "(a batch cannot stack them)", hint, severity="warning")
+    return None
 
 
 def _fitting(value: Any, shape: tuple[int, ...] | None) -> list[int] | None:

@@ -95,6 +95,21 @@ def test_check_data_names_the_variable_behind_a_crop_larger_than_the_image(make_
                      CROP, "spatial_size [48, 8, 8] comes from the variable patch_size (--set)", "--set patch_size=[34,8,8]")
 
 
+def test_check_data_warns_of_a_crop_that_leaves_axes_uncropped(make_mmar: Callable[..., Path], data: Path) -> None:
+    """RandSpatialCropd without random_size does not fail on a small image: it crops less, so sizes vary."""
+    def edit(config: dict[str, Any]) -> None:
+        config["train"]["pre_transforms"][5] = {"name": "RandSpatialCropd", "args": {
+            "keys": ["image", "label"], "roi_size": "{patch_size}", "random_size": False}}
+
+    result = invoke("check", str(mmar_on(make_mmar, data, edit)), "--data")
+    assert result.exit_code == 0, result.stderr
+    assert (f"warning: {CONFIG}: train.pre_transforms[5].args.roi_size: {data}/dataset.json: training[0] "
+            f"({data}/imagesTr/spleen_000.nii.gz): RandSpatialCropd was asked for roi_size [96, 96, 96] and the image is "
+            "[34, 34, 32] after it") in result.stderr
+    assert "roi_size [96, 96, 96] comes from the variable patch_size (config/config_train.json): e.g. --set " \
+           "patch_size=[34,34,32]" in result.stderr
+
+
 NUMPY_CLIP = '''import numpy as np
 
 
