@@ -198,8 +198,8 @@ def _failure_issue(builder: Builder, case: Case, step: Step, data: Any, exc: Bas
             return ConfigIssue(builder.file, f"{step.path}.args.{arg}", message, hint)
     if args:
         shape = f" (the image is {list(image_shape)} there)" if image_shape else ""
-        return ConfigIssue(builder.file, f"{step.path}.args.{args[0]}", message,
-                           f"{args[0]} {step.spec.args[args[0]]} does not fit this case{shape}")
+        hint = f"{args[0]} {step.spec.args[args[0]]} does not fit this case{shape}" if args[0].endswith("size") else None
+        return ConfigIssue(builder.file, f"{step.path}.args.{args[0]}", message, hint)
     return ConfigIssue(builder.file, step.path, message)
 
 
@@ -304,7 +304,7 @@ def _shapes(data: Any) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
 def _spatial(value: Any) -> tuple[int, ...] | None:
     """Spatial shape: a MetaTensor's last ``rank`` axes (its affine says the rank); else channel-first."""
     shape = getattr(value, "shape", None)
-    if shape is None or isinstance(value, (str, bytes)):
+    if shape is None or len(shape) < 2:  # not an image: a classification label, a scalar
         return None
     affine = getattr(value, "affine", None)
     rank = int(affine.shape[-1]) - 1 if getattr(affine, "ndim", 0) == 2 else len(shape) - 1
