@@ -298,3 +298,24 @@ def test_cli_neither_layout_says_what_is_missing(tmp_path: Path) -> None:
     result = invoke("check", str(tmp_path))
     assert result.exit_code == 2
     assert "neither an MMAR nor a MONAI bundle" in result.stderr and "no configs/metadata.json" in result.stderr
+
+
+def test_yaml_bundle_is_read_and_named(tmp_path: Path) -> None:
+    import yaml
+
+    root = make_bundle(tmp_path)
+    config = json.loads((root / TRAIN).read_text())
+    (root / TRAIN).unlink()
+    config["loss"]["softmaks"] = True
+    (root / "configs" / "train.yaml").write_text(yaml.safe_dump(config))
+    issue = only_error(root)
+    assert (issue.file, issue.path) == ("configs/train.yaml", "loss#softmaks")
+
+
+def test_duplicate_keys_are_errors_not_warnings(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path)
+    text = (root / TRAIN).read_text()
+    assert text.startswith("{") and '"bundle_root": "."' in text
+    (root / TRAIN).write_text('{\n  "bundle_root": "/elsewhere",' + text[1:])  # MONAI keeps the later one, and warns
+    issue = only_error(root)
+    assert issue.file == TRAIN and "Duplicate key: `bundle_root`" in issue.message
