@@ -30,7 +30,8 @@ def check_expressions(bundle: BundleConfig) -> list[ConfigIssue]:
             issues.append(ConfigIssue(file, where, f"{value!r} is not valid Python: {exc.msg}{column}"))
             continue
         if isinstance(parsed.tree, (ast.Import, ast.ImportFrom)):
-            issues.extend(ConfigIssue(file, where, f"{value!r}: no module named {name} is installed")
+            issues.extend(ConfigIssue(file, where, f"{value!r}: no module named {name} is installed",
+                                      hint=_in_scripts_hint(bundle, name))
                           for name in _missing_modules(parsed.tree, bundle))
     return issues
 
@@ -48,3 +49,10 @@ def _missing_modules(node: ast.Import | ast.ImportFrom, bundle: BundleConfig) ->
         if importlib.util.find_spec(top) is None:
             missing.append(top)
     return missing
+
+
+def _in_scripts_hint(bundle: BundleConfig, name: str) -> str | None:
+    """The bundle root is on the import path when MONAI runs a bundle, scripts/ is not."""
+    if (bundle.root / "scripts" / f"{name}.py").is_file() or (bundle.root / "scripts" / name).is_dir():
+        return f"scripts/{name} is in the bundle: import it as scripts.{name}"
+    return None

@@ -123,6 +123,13 @@ def test_import_of_a_module_that_is_not_installed(tmp_path: Path) -> None:
     assert issue.path == "imports#2" and "no module named no_such_module_here" in issue.message
 
 
+def test_import_of_a_scripts_module_by_its_bare_name(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path, name="seg3d_scripts", train=lambda c: c["imports"].append("$from net import TinySegNet"))
+    issue = only_error(root)
+    assert issue.path == "imports#3" and "no module named net is installed" in issue.message
+    assert issue.hint == "scripts/net is in the bundle: import it as scripts.net"
+
+
 def test_macros_to_missing_files_and_ids(tmp_path: Path) -> None:
     def edit(config: dict[str, Any]) -> None:
         config["validate"]["inferer"] = "%configs/common.json#inferer"
