@@ -48,9 +48,7 @@ class _Site:
 
 def check_inputs(bundle: BundleConfig) -> list[ConfigIssue]:
     """Globs that match nothing and datalists that are missing, broken or list missing files."""
-    from monai.bundle import ConfigParser
-
-    parser = ConfigParser(config=_copy(bundle.config))
+    parser = bundle.parser()
 
     def lookup(config_id: str) -> Any:
         if config_id not in parser:
@@ -163,8 +161,3 @@ def _in_bundle(bundle: BundleConfig, path: str) -> Path:
     candidate = Path(os.path.expanduser(path))
     return candidate if candidate.is_absolute() else bundle.root / candidate
 
-
-def _copy(config: dict[str, Any]) -> dict[str, Any]:
-    import copy
-
-    return copy.deepcopy(config)

@@ -42,10 +42,13 @@ class BundleConfig:
 
     def display(self, path: Path) -> str:
         """A path as users see it: relative to the bundle root where possible."""
-        try:
-            return str(path.resolve().relative_to(self.root.resolve()))
-        except ValueError:
-            return str(path)
+        return _shown(self.root, path)
+
+    def parser(self) -> Any:
+        """A MONAI ``ConfigParser`` over a copy of the merged config, for id lookups (never for parsing content)."""
+        from monai.bundle import ConfigParser
+
+        return ConfigParser(config=copy.deepcopy(self.config))
 
     def file_of(self, config_id: str) -> str:
         """The file that set the top-level item ``config_id`` belongs to (the last one, when merged)."""

@@ -24,7 +24,7 @@ def check_references(bundle: BundleConfig) -> list[ConfigIssue]:
     """Every reference or macro in ``bundle`` whose target id or file does not exist."""
     from monai.bundle import ConfigParser, ReferenceResolver
 
-    parser = ConfigParser(config=_copy(bundle.config))
+    parser = bundle.parser()
     known = all_ids(bundle.config)
     issues: list[ConfigIssue] = []
     for config_id, value in iter_items(bundle.config):
@@ -76,8 +76,3 @@ def _closest(wanted: str, known: list[str], prefix: str) -> str | None:
     matches = difflib.get_close_matches(wanted, known, n=3, cutoff=0.6)
     return f"did you mean {', '.join(prefix + m for m in matches)}?" if matches else None
 
-
-def _copy(config: dict[str, Any]) -> dict[str, Any]:
-    import copy
-
-    return copy.deepcopy(config)
