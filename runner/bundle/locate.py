@@ -3,6 +3,7 @@
 | ``_target_`` | found by |
 |---|---|
 | short name (``UNet``) | MONAI's ``ComponentLocator``: every class/function of the imported ``monai.*`` modules |
+| a builtin (``dict``), not a MONAI name | ``builtins``, as MONAI's ``pydoc.locate`` finds it |
 | dotted (``torch.optim.Adam``) | importing the longest importable module prefix, then attributes (MONAI uses ``pydoc.locate``) |
 | in the bundle (``scripts.net.Net``) | not imported: :mod:`runner.bundle.scripts_ast` reads the file |
 
@@ -11,6 +12,7 @@ Locating imports library modules (as MONAI does); it never calls what it finds.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import importlib
 import logging
@@ -58,6 +60,8 @@ class Locator:
 
     def _short(self, name: str) -> Found | NotFound:
         modules = self._monai.get_component_module_name(name)
+        if modules is None and hasattr(builtins, name):
+            return Found(getattr(builtins, name), "builtins")  # MONAI's pydoc.locate finds builtins (dict, list)
         if modules is None:
             return NotFound(f"unknown _target_ '{name}': no MONAI class or function has that name",
                             tuple(difflib.get_close_matches(name, self._short_names(), n=3, cutoff=0.6)))

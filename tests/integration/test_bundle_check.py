@@ -64,6 +64,15 @@ def test_unknown_target_names_the_closest_known(tmp_path: Path) -> None:
     assert "unknown _target_ 'UNett'" in issue.message and "UNet" in (issue.hint or "")
 
 
+def test_builtin_short_names_are_found_as_monai_finds_them(tmp_path: Path) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["as_dict"] = {"_target_": "dict", "a": 1}  # MONAI's pydoc.locate finds builtins
+        config["as_sorted"] = {"_target_": "sorted", "_mode_": "callable", "reverse": True}
+
+    result = check_bundle(make_bundle(tmp_path, train=edit))
+    assert [w.render() for w in result.warnings] == []
+
+
 def test_unknown_dotted_target(tmp_path: Path) -> None:
     issue = only_error(make_bundle(tmp_path, train=lambda c: c["optimizer"].update({"_target_": "torch.optim.Adamm"})))
     assert issue.path == "optimizer#_target_" and "torch.optim has no Adamm" in issue.message
