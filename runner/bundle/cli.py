@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runner.bundle.layout import Kind, detect_layout, looks_like_bundle
-from runner.errors import MmarRunnerError
+from runner.errors import ConfigError, ConfigIssue, MmarRunnerError
 
 logger = logging.getLogger(__name__)
 
@@ -49,10 +49,18 @@ def check_bundle_command(root: Path, configs: str | None, environment: str | Non
     if unsupported:
         raise MmarRunnerError(f"{' and '.join(unsupported)}: not supported for bundles yet (issue 18 is in progress)",
                               hint=BUNDLES_DOC)
-    result = check_bundle(root, configs)
-    for warning in result.warnings:
-        logger.warning("%s", warning.render())
+    try:
+        result = check_bundle(root, configs)
+    except ConfigError as exc:  # the errors are the exit message; what was not checked is said beside them
+        _log_warnings(exc.issues)
+        raise
+    _log_warnings(result.warnings)
     bundle = result.bundle
     files = ", ".join(bundle.display(f) for f in bundle.files)
     return f"ok: {bundle.root} (MONAI bundle; {files}; nothing was run)"
 
+
+def _log_warnings(issues: Sequence[ConfigIssue]) -> None:
+    for issue in issues:
+        if issue.severity == "warning":
+            logger.warning("%s", issue.render())

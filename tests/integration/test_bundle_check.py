@@ -261,6 +261,7 @@ def test_every_problem_in_one_report_through_the_cli(tmp_path: Path) -> None:
         config["validate"]["inferer"] = "%configs/common.json#inferer"
         config["dataset_dir"] = str(tmp_path / "nowhere")
         config["initialize"].append(f"$open({str(pwned)!r}, 'w')")
+        config["side"] = {"_target_": "@loss"}  # not an error: a warning beside the errors
 
     root = make_bundle(tmp_path, train=edit, meta=lambda m: m.pop("copyright"))
     result = invoke("check", str(root))
@@ -276,6 +277,7 @@ def test_every_problem_in_one_report_through_the_cli(tmp_path: Path) -> None:
                  f"{META}: copyright: required field missing"):
         assert line in stderr, f"{line!r} not in:\n{stderr}"
     assert "8 problems found" in stderr  # the seven above and the labels glob
+    assert "warning: configs/train.json: side: _target_ '@loss' is known only when it runs" in stderr
     assert not pwned.exists()
 
 
