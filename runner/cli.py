@@ -90,10 +90,14 @@ class _Formatter(logging.Formatter):
         return text
 
 
-def _mmar(positional: Path | None, option: Path | None) -> Path:
+def _mmar(positional: Path | None, option: Path | None, bundles: bool = False) -> Path:
     chosen = option or positional
     if chosen is None:
         raise MmarRunnerError("no MMAR given", hint="mmar train PATH/TO/MMAR (or -m PATH/TO/MMAR)")
+    if not bundles:
+        from runner.bundle.cli import refuse_bundle
+
+        refuse_bundle(chosen)
     return chosen
 
 
@@ -140,23 +144,31 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
           data: Annotated[bool, typer.Option("--data", help="Also open every datalist file: headers, image/label shapes, "
                                                                "label values (a sample, within 120 s); and run the first "
                                                                "case of each dataset through its pre-transforms once.")] = False) -> None:
-    """Validate an MMAR: config schema, variables, components, references, datalist. Builds nothing heavy.
+    """Validate an MMAR or a MONAI bundle: config schema, variables, components, references, datalist. Builds nothing heavy.
 
     Checks config_train.json, or any other config given with -c (validation and inference configs too).
     The MMAR is code: checking imports its custom/ modules (their top-level code runs), as Clara did;
-    run it only on MMARs you would train (docs/SECURITY.md).
+    run it only on MMARs you would train (docs/SECURITY.md). A MONAI bundle (configs/) is checked
+    statically: none of its $ expressions or scripts/ code runs (docs/BUNDLES.md).
     """
     _setup_logging(verbose)
+    from runner.bundle.cli import check_bundle_command, is_bundle
     from runner.components.check import check_mmar
     from runner.config.load import load_config
 
     def work() -> Any:
-        loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], strict=False, kind=None)
+        root = _mmar(mmar, m, bundles=True)
+        if is_bundle(root, config):
+            return check_bundle_command(root, config, environment, set_ or [], data)
+        loaded = load_config(root, config, environment, set_ or [], strict=False, kind=None)
         for warning in check_mmar(loaded, inspect_data=data):
             logger.warning("%s", warning.render())
         return loaded
 
     loaded = _reporting_errors(verbose, work)
+    if isinstance(loaded, str):  # a bundle: its one-line summary
+        typer.echo(loaded)
+        return
     typer.echo(f"ok: {loaded.mmar.root} ({loaded.file}, dialect {loaded.dialect}, seed {loaded.seed})")
     if loaded.search_point:
         typer.echo(f"search point: {loaded.search_point} (an AutoML search space: its first point unless --set picks another)")

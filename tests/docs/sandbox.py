@@ -19,7 +19,7 @@ from tests.conftest import TINY_SET
 from tests.docs.snippets import REPO, DocCommand, blocks
 
 VENV_BIN = Path(sys.executable).parent
-COPIED = ("bundles", "Makefile", "pyproject.toml", "tests/fixtures/legacy_mmar", "docs/examples", "runner/image/requirements-cpu.lock")
+COPIED = ("bundles", "Makefile", "pyproject.toml", "tests/fixtures/legacy_mmar", "tests/fixtures/bundles", "docs/examples", "runner/image/requirements-cpu.lock")
 OUTPUTS = ("data", "models", "eval")
 TEST_SIZES = {word.split("=", 1)[0]: json.loads(word.split("=", 1)[1]) for word in [*TINY_SET, "epochs=1"]}
 COMMAND_TIMEOUT_S = 600

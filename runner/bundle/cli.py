@@ -1,0 +1,66 @@
+"""What the CLI asks of the bundle package: dispatch ``mmar check``, refuse bundles elsewhere (for now).
+
+Issue 18 is in progress: only ``mmar check`` takes a bundle today. Every other command given
+one says so (exit 2) instead of reading it as a broken MMAR.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from runner.bundle.layout import Kind, detect_layout, looks_like_bundle
+from runner.errors import ConfigError, ConfigIssue, MmarRunnerError
+
+logger = logging.getLogger(__name__)
+
+BUNDLES_DOC = "docs/BUNDLES.md says what works with bundles today"
+
+
+def is_bundle(root: Path, mmar_config: str | None = None) -> bool:
+    """True for a bundle; False for an MMAR, or for a folder the MMAR loader reports on as before.
+
+    A folder without ``config/`` given ``-c`` (an MMAR config elsewhere) stays on the MMAR path.
+
+    Raises:
+        MmarLayoutError: the folder exists but is neither (the message names what is missing).
+    """
+    if not root.is_dir() or (root / "config").is_dir():
+        return False
+    if mmar_config and not (root / "configs").is_dir():
+        return False
+    return detect_layout(root).kind is Kind.BUNDLE
+
+
+def refuse_bundle(root: Path) -> None:
+    """Exit 2 when a command that does not take bundles yet is given one."""
+    if looks_like_bundle(root):
+        raise MmarRunnerError(f"{root}: a MONAI bundle (configs/); this command does not take bundles yet: "
+                              "only mmar check does so far (issue 18 is in progress)", hint=BUNDLES_DOC)
+
+
+def check_bundle_command(root: Path, configs: str | None, environment: str | None, set_words: Sequence[str],
+                         data: bool) -> str:
+    """``mmar check BUNDLE``: the one-line summary; warnings are logged, errors raised (exit 2)."""
+    from runner.bundle.check import check_bundle
+
+    unsupported = [flag for flag, given in (("-e", environment), ("--set", set_words), ("--data", data)) if given]
+    if unsupported:
+        raise MmarRunnerError(f"{' and '.join(unsupported)}: not supported for bundles yet (issue 18 is in progress)",
+                              hint=BUNDLES_DOC)
+    try:
+        result = check_bundle(root, configs)
+    except ConfigError as exc:  # the errors are the exit message; what was not checked is said beside them
+        _log_warnings(exc.issues)
+        raise
+    _log_warnings(result.warnings)
+    bundle = result.bundle
+    files = ", ".join(bundle.display(f) for f in bundle.files)
+    return f"ok: {bundle.root} (MONAI bundle; {files}; nothing was run)"
+
+
+def _log_warnings(issues: Sequence[ConfigIssue]) -> None:
+    for issue in issues:
+        if issue.severity == "warning":
+            logger.warning("%s", issue.render())
