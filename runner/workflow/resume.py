@@ -10,6 +10,15 @@ checkpoint per epoch would cost a few percent of the run (torch.save of model an
 tens of milliseconds for the demo's 14 MB, and grows with the model), while a hard kill (SIGKILL, a
 lost node) then loses at most that interval plus one epoch. ``0`` writes one at every epoch end.
 
+Under torchrun every rank must stop, and save, after the same step, or the ranks' collectives
+would no longer pair up (a rank left training waits forever for one that stopped). SIGTERM may reach
+one rank only (one pod of a multi-node job) at any moment, so the signal only marks this process
+(``signalled``, never cleared); whether to save and stop is decided at each iteration end and epoch
+end by one reduction over all ranks, and every rank acts on that agreed answer. A SIGTERM that is
+acted on at the end of the last epoch (it came during its last step or its validation) lets the run
+finish instead: nothing is left to train, and a checkpoint there could not be continued (ignite
+starts a finished run over from epoch 1).
+
 Restarting with the same output folder loads the newest complete one. At an epoch boundary the
 states are simply restored. Mid-epoch, the data RNGs are rewound to the start of the epoch and the
 batches already trained on are drawn again and skipped, so the rest of the epoch sees exactly the
@@ -71,7 +80,7 @@ def sigterm_requests_checkpoint(keeper: ResumeKeeper) -> Iterator[None]:
     """While training, SIGTERM asks for a checkpoint after the current step instead of killing the process."""
     def on_sigterm(signum: int, frame: Any) -> None:
         logger.warning("SIGTERM: finishing the current step, then writing a resume checkpoint")
-        keeper.preempted = True
+        keeper.signalled = True  # the ranks agree on what to do at the next step's end (ResumeKeeper)
 
     try:
         previous = signal.signal(signal.SIGTERM, on_sigterm)
@@ -99,7 +108,8 @@ class ResumeKeeper:
         self.tracking_run_id: str | None = None  # the MLflow run a resumed run continues (text, like all of a checkpoint)
         self.last_saved: Path | None = None
         self.is_main = is_main
-        self.preempted = False
+        self.signalled = False  # this process got SIGTERM; set by the signal handler only, never cleared
+        self.preempted = False  # every rank agreed to stop here after writing a resume checkpoint
         self.every_s = every_s
         self._clock = clock
         self._last_saved = clock()
@@ -131,16 +141,30 @@ class ResumeKeeper:
         return engine.state.iteration - (engine.state.epoch - 1) * length
 
     def _iteration_completed(self, engine: Any) -> None:
-        self.preempted = _any_rank(self.preempted)  # every rank stops after the same step, or DDP would hang
-        if self.preempted and self._position(engine) < engine.state.epoch_length:
-            self.save(engine)
-            engine.terminate(skip_completed=True)  # not COMPLETED: no handler writes a "final" model of a run cut short
+        stop, _ = _any_rank(self.signalled, False)  # every rank stops after the same step, or DDP would hang
+        if stop and self._position(engine) < engine.state.epoch_length and not engine.should_terminate:
+            self._stop(engine)
+        # At the epoch's last step the checkpoint waits for the epoch's end (and its validation): ``signalled``
+        # stays set, so the epoch-end reduction agrees again.
 
     def _epoch_completed(self, engine: Any) -> None:
-        if _any_rank(self.preempted or self.due()):  # every rank saves together: save gathers their RNG states
+        # One reduction decides both, for every rank alike: save gathers the ranks' RNG states, and a rank
+        # that stopped alone would leave the others waiting in their next collective.
+        stop, due = _any_rank(self.signalled, self.due())
+        if _ending(engine):
+            if stop and self.is_main:
+                logger.warning("SIGTERM in the last epoch: finishing the run instead of writing a resume checkpoint")
+            return  # nothing left to resume: a checkpoint here would only make a restart train the run again
+        if stop:
+            self._stop(engine)
+        elif due:
             self.save(engine)
-        if self.preempted:
-            engine.terminate(skip_completed=True)
+
+    def _stop(self, engine: Any) -> None:
+        """Save and end the run here, as every rank does at this same step."""
+        self.preempted = True
+        self.save(engine)
+        engine.terminate(skip_completed=True)  # not COMPLETED: no handler writes a "final" model of a run cut short
 
     def due(self) -> bool:
         """Whether an epoch end now should write a resume checkpoint (``every_s`` since the last one)."""
@@ -233,18 +257,24 @@ class ResumeKeeper:
                     f" ({position} of {length} batches into the epoch)" if mid_epoch else "")
 
 
-def _any_rank(flag: bool) -> bool:
-    """True when ``flag`` is true on any rank (a no-op outside torchrun)."""
+def _any_rank(*flags: bool) -> tuple[bool, ...]:
+    """Each flag, true when it is true on any rank: one reduction for all (a no-op outside torchrun)."""
     if not _distributed():
-        return flag
+        return tuple(flags)
     import torch
     import torch.distributed as dist
 
-    value = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    value = torch.tensor([1 if flag else 0 for flag in flags], dtype=torch.int32)
     if dist.get_backend() == "nccl":
         value = value.cuda()
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    return tuple(bool(item) for item in value.tolist())
+
+
+def _ending(engine: Any) -> bool:
+    """Whether the run ends at this epoch's end anyway: its last epoch, or a handler already ended it (early stopping)."""
+    state = engine.state
+    return bool(engine.should_terminate) or (state.max_epochs is not None and state.epoch >= state.max_epochs)
 
 
 def _distributed() -> bool:

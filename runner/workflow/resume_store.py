@@ -102,6 +102,22 @@ def find_resume(ckpt_dir: Path, inputs: RunInputs, model_keys: set[str], config_
     return None
 
 
+def refuse_finished(found: Found, max_epochs: int | None) -> None:
+    """Refuse (exit 2) a checkpoint written at the end of the run's last epoch.
+
+    Nothing is left to train from it, and ignite starts a finished run over from epoch 1: resuming
+    would train the run a second time on top of its own weights and call that completed. Runners
+    since this check write none (a SIGTERM in the last epoch lets the run finish); older ones did.
+    """
+    payload = found.payload
+    epoch, position, length = payload["epoch"], payload["position"], payload["epoch_length"]
+    if max_epochs is None or epoch < max_epochs or 0 < position < length:
+        return
+    raise MmarRunnerError(f"{found.path} was written at the end of the last epoch ({epoch} of {max_epochs}): there is "
+                          "nothing left to resume, and the run's outputs were not written",
+                          hint="mmar train --fresh trains the run again from the beginning (the resume checkpoints are removed)")
+
+
 def _iteration(path: Path) -> int:
     try:
         return int(path.stem.split("-")[1])

@@ -37,7 +37,7 @@ from runner.workflow.common import call_user, datalist_digests, is_engine, pick_
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
 from runner.workflow.resume import ResumeKeeper, checkpoint_interval, sigterm_requests_checkpoint
-from runner.workflow.resume_store import RunInputs, find_resume, resume_dir
+from runner.workflow.resume_store import RunInputs, find_resume, refuse_finished, resume_dir
 from runner.workflow.session import RunSession
 
 logger = logging.getLogger(__name__)
@@ -171,6 +171,8 @@ def _resume_keeper(loaded: LoadedConfig, builder: Builder, trainer: Any, record:
         return keeper
     model_keys = set(model_state(trainer.network)) if getattr(trainer, "network", None) is not None else set()
     keeper.found = find_resume(loaded.ckpt_dir, inputs, model_keys, loaded.mmar.config_name)
+    if keeper.found is not None:
+        refuse_finished(keeper.found, getattr(trainer.state, "max_epochs", None))
     return keeper
 
 

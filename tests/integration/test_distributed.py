@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +66,75 @@ def test_sigterm_to_two_processes_resumes_bit_for_bit(make_mmar: Callable[..., P
     manifest = json.loads((out / "run_manifest.json").read_text())
     assert manifest["resumed_from"] and manifest["world_size"] == 2
     assert manifest["weights_digest"] == json.loads((tmp_path / "reference" / "run_manifest.json").read_text())["weights_digest"]
+
+
+RANK_PREEMPT = '''import os
+import signal
+from pathlib import Path
+
+from ignite.engine import Events
+
+
+class RankPreempt:
+    """SIGTERM to this process on one rank only, once, at a trainer event of a chosen epoch (a marker file says it did)."""
+
+    def __init__(self, rank, epoch, event, marker):
+        self.rank, self.epoch, self.event, self.marker = rank, epoch, event, Path(marker)
+
+    def attach(self, engine):
+        engine.add_event_handler(getattr(Events, self.event), self)
+
+    def __call__(self, engine):
+        if int(os.environ["RANK"]) == self.rank and engine.state.epoch == self.epoch and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGTERM)
+'''
+
+
+def mmar_preempting_rank_1(make_mmar: Callable[..., Path], marker: Path, event: str, epoch: int) -> Path:
+    def edit(config: dict[str, Any]) -> None:
+        # First of the handlers: at EPOCH_COMPLETED it runs before the epoch's validation and the runner's handlers.
+        config["train"]["handlers"].insert(0, {"path": "preempt.RankPreempt",
+                                               "args": {"rank": 1, "epoch": epoch, "event": event, "marker": str(marker)}})
+
+    return make_mmar(edit=edit, custom={"preempt.py": RANK_PREEMPT})
+
+
+@pytest.mark.parametrize(("event", "epoch"), [("EPOCH_COMPLETED", 2), ("ITERATION_COMPLETED", 4)],
+                         ids=["after-the-epochs-last-step", "in-the-last-epoch"])
+def test_sigterm_to_rank_1_alone_resumes_or_finishes_bit_for_bit(make_mmar: Callable[..., Path], tmp_path: Path, event: str,
+                                                                epoch: int) -> None:
+    """One pod of a two-node job is preempted: only rank 1 gets SIGTERM, and rank 0 learns of it from the ranks' reductions.
+
+    After the epoch's last step (during its validation) the step-end reduction has already passed:
+    rank 1 alone used to stop at the epoch end while rank 0 trained on, and both waited forever. In
+    the last epoch a checkpoint at its end made the restart train the whole run again on top of its
+    own weights (ignite starts a finished run over): a completed run with other weights.
+    """
+    marker = tmp_path / "marker"
+    root = mmar_preempting_rank_1(make_mmar, marker, event, epoch)
+    words = ["train", str(root), "--nproc", "2", "--no-progress", "--set", *TINY_SET, "epochs=4"]
+    marker.touch()
+    reference = run_cli(*words, f"MMAR_CKPT_DIR={tmp_path / 'reference'}", timeout=600)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    expected = json.loads((tmp_path / "reference" / "run_manifest.json").read_text())["weights_digest"]
+    marker.unlink()
+    out = tmp_path / "run"
+    stopped = run_cli(*words, f"MMAR_CKPT_DIR={out}", timeout=600)
+    assert marker.exists(), "rank 1 was not signalled"
+    if epoch == 4:  # nothing left to resume: the run finishes
+        assert stopped.returncode == 0, stopped.stderr[-3000:]
+        assert "SIGTERM in the last epoch: finishing the run" in stopped.stderr
+    else:
+        assert stopped.returncode == PREEMPTED_EXIT, stopped.stderr[-3000:]
+        assert json.loads((out / "run_manifest.json").read_text())["status"] == "preempted"
+        resumed = run_cli(*words, f"MMAR_CKPT_DIR={out}", timeout=600)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        # 1 step per epoch: epoch 2 ends at iteration 2, where every rank saved and stopped
+        assert json.loads((out / "run_manifest.json").read_text())["resumed_from"].endswith("ckpt-000000002.pt")
+    manifest = json.loads((out / "run_manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["iterations"] == 4
+    assert manifest["weights_digest"] == expected
 
 
 def test_multi_gpu_without_a_gpu_is_bad_input(make_mmar: Callable[..., Path]) -> None:
