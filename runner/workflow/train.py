@@ -225,7 +225,9 @@ def _prepare(trainer: Any, builder: Builder, record: RunRecord, settings: Determ
     """
     if not is_engine(trainer):
         return
-    record.attach(trainer, builder.built("validate", "evaluator"), loaded.model.epochs, show_progress, max_iterations)
+    optimizer = getattr(trainer, "optimizer", None)
+    record.attach(trainer, builder.built("validate", "evaluator"), loaded.model.epochs, show_progress, max_iterations,
+                  optimizer if optimizer is not None else builder.built("train", "optimizer"))
     attach_strict_guard(trainer, settings)
     if keeper is not None:
         keeper.attach()

@@ -65,6 +65,8 @@ def test_a_tracked_run_logs_params_metrics_tags_and_artifacts(make_mmar: Callabl
     assert tags["mmar.reproduce"] == written["reproduce"] and tags["mmar.datalist_digest.train"].startswith("sha256:")
     assert steps(mlflow_uri, run.info.run_id, "loss") == list(range(1, written["iterations"] + 1))
     assert steps(mlflow_uri, run.info.run_id, "val_mean_dice") == [1, 2]
+    rates = client(mlflow_uri).get_metric_history(run.info.run_id, "learning_rate")
+    assert sorted((m.step, m.value) for m in rates) == [(1, 2e-4), (2, 2e-4)], "the demo's rate, once per epoch"
     artifacts = {artifact.path for artifact in client(mlflow_uri).list_artifacts(run.info.run_id)}
     assert {"run_manifest.json", "train_stats.json", "config_resolved.json", "params_long.json"} <= artifacts
     logged = json.loads(Path(client(mlflow_uri).download_artifacts(run.info.run_id, "run_manifest.json", str(tmp_path))).read_text())
