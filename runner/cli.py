@@ -432,9 +432,10 @@ def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, en
 def diff(first: Annotated[str, typer.Argument(help="run_manifest.json (or its folder), or an MLflow run id.")],
          second: Annotated[str, typer.Argument(help="run_manifest.json (or its folder), or an MLflow run id.")],
          tracking_uri: TrackingUriOpt = None, verbose: VerboseOpt = False) -> None:
-    """Every difference between two runs that can change numbers, and whether their weights agree."""
+    """What differs between two runs (variables, --set values, versions, data, settings), how each ended, and whether their weights agree."""
     _setup_logging(verbose)
-    from runner.workflow.verify import compare, explain, load_manifest
+    from runner.diff import render_diff
+    from runner.workflow.verify import load_manifest
 
     def manifest(which: str) -> Any:
         from runner.tracking.mlflow_run import is_run_id, run_manifest
@@ -444,13 +445,9 @@ def diff(first: Annotated[str, typer.Argument(help="run_manifest.json (or its fo
             return load_manifest(run_manifest(tracking_uri, which))
         return load_manifest(Path(which))
 
-    comparison = _reporting_errors(verbose, lambda: compare(manifest(first), manifest(second)))
-    for line in explain(comparison):
+    comparison, lines = _reporting_errors(verbose, lambda: render_diff(manifest(first), manifest(second)))
+    for line in lines:
         typer.echo(line)
-    if comparison.identical and comparison.settings:
-        typer.echo("settings that differ (the weights agree anyway):")
-        for difference in comparison.settings:
-            typer.echo(f"  {difference.render()}")
     raise typer.Exit(0 if comparison.identical else 1)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 import shlex
@@ -210,6 +211,11 @@ def reproduce(loaded: LoadedConfig, spec: RunSpec, world_size: int) -> str:
     return reproduce_command(located, loaded.seed, world_size)
 
 
+def json_data(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as plain JSON data (anything else as its text), so a manifest reader never meets an object."""
+    return json.loads(canonical_json(dict(values)))
+
+
 def invocation() -> str:
     return shlex.join([os.path.basename(sys.argv[0]) or "mmar", *sys.argv[1:]])
 
@@ -236,6 +242,8 @@ def manifest_base(
         "environment_file": str(mmar.environment_file) if mmar.environment_file else None,
         "dialect": loaded.dialect,
         "seed": loaded.seed,
+        "variables": json_data(loaded.variables),  # every {VAR} as resolved (config < environment.json < --set): mmar diff
+        "overrides": json_data(loaded.overrides),  # the --set values alone
         "determinism": dict(flags),
         "amp": {"requested": loaded.model.amp, "in_force": amp_in_force},
         "config_digest": config_digest(loaded.resolved, mmar.root, {name: str(loaded.variables.get(name) or "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,7 +120,8 @@ def test_verify_logs_two_children_under_a_parent_and_diff_takes_run_ids(make_mma
     assert len(runs) == 3 and len(children) == 2
     assert parent.data.tags["mmar.verify"] == "bit-identical" and parent.info.status == "FINISHED"
     compared = run_cli("diff", children[0].info.run_id, children[1].info.run_id, env={"MLFLOW_TRACKING_URI": mlflow_uri})
-    assert compared.returncode == 0 and compared.stdout.startswith("bit-identical: sha256:"), compared.stderr[-2000:]
+    assert compared.returncode == 0 and compared.stdout.splitlines()[-1].startswith("bit-identical: sha256:"), compared.stderr[-2000:]
+    assert re.search(r"^  MMAR_CKPT_DIR: \S+/run[12] -> \S+/run[12]$", compared.stdout, re.M), "variables from the runs' manifests"
     unknown = run_cli("diff", children[0].info.run_id, "0" * 32, env={"MLFLOW_TRACKING_URI": mlflow_uri})
     assert unknown.returncode == 2 and f"MLflow run {'0' * 32}" in unknown.stderr
 
