@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from runner.config.load import LoadedConfig
 
 MANIFEST_NAME = "run_manifest.json"
+TRAIN_STATS_NAME = "train_stats.json"  # per-epoch loss, metrics and learning rate, beside the manifest (mmar show draws it)
 OUTPUT_VARIABLES = ("MMAR_CKPT_DIR", "MMAR_EVAL_OUTPUT_PATH")
 MANIFEST_VERSION = 1
 
@@ -140,6 +141,14 @@ def library_versions() -> dict[str, str | None]:
 
         versions["mmar-runner"] = f"{__version__} (not installed)"
     return versions
+
+
+def version_lines() -> list[str]:
+    """``mmar --version``: the runner's version, then what its numbers depend on (read from metadata: no torch import)."""
+    versions = library_versions()
+    return [f"mmar-runner {versions['mmar-runner']}",
+            f"torch {versions['torch']}, MONAI {versions['monai']}, pytorch-ignite {versions['pytorch-ignite']}, "
+            f"Python {versions['python']}"]
 
 
 def device_fingerprint(device: Any) -> dict[str, Any]:
