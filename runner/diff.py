@@ -66,14 +66,22 @@ def _other_settings(comparison: Comparison) -> list[str]:
 
 
 def outcome_lines(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
-    """How each run ended, side by side: status, epochs, best key metric and its epoch, final loss, time."""
+    """How each run ended, side by side: status, epochs, best key metric and its epoch, final loss, evaluation metrics, time."""
     rows = [("status", _text(first.get("status")), _text(second.get("status"))),
             ("epochs", _text(first.get("epochs_completed")), _text(second.get("epochs_completed"))),
             (_metric_label(first, second), _best(first), _best(second)),
             ("final loss", _number(first.get("final_loss")), _number(second.get("final_loss"))),
+            *_evaluation_rows(first.get("metrics"), second.get("metrics")),
             ("time", _seconds(first.get("duration_s")), _seconds(second.get("duration_s")))]
     header = f"{'outcome:':<{LABEL_WIDTH + 2}}{'first':<{COLUMN_WIDTH}}second"
     return [header, *(f"  {label:<{LABEL_WIDTH}}{a:<{COLUMN_WIDTH}}{b}".rstrip() for label, a, b in rows)]
+
+
+def _evaluation_rows(first: Any, second: Any) -> list[tuple[str, str, str]]:
+    """The metrics of ``mmar validate`` runs (their manifests' ``metrics``), one row per name."""
+    a = first if isinstance(first, Mapping) else {}
+    b = second if isinstance(second, Mapping) else {}
+    return [(str(name), _number(a.get(name)), _number(b.get(name))) for name in sorted(set(a) | set(b))]
 
 
 def _metric_label(first: Mapping[str, Any], second: Mapping[str, Any]) -> str:

@@ -88,6 +88,8 @@ def render_summary(view: RunView) -> list[str]:
         lines.append(f"best:          {metric.get('name') or 'key metric'} {_number(metric['best'])} @ epoch {metric.get('best_epoch')}")
     if _is_number(m.get("final_loss")):
         lines.append(f"final loss:    {_number(m['final_loss'])}")
+    if isinstance(m.get("metrics"), Mapping) and m["metrics"]:  # mmar validate's results
+        lines.append(f"metrics:       {', '.join(f'{name} {_number(value)}' for name, value in m['metrics'].items())}")
     rates = [r for r in (view.stats or {}).get("learning_rate_per_epoch") or [] if _is_number(r)]
     if rates:
         lines.append(f"learning rate: {rates[0]:.3g}" + (f" -> {rates[-1]:.3g}" if rates[-1] != rates[0] else ""))

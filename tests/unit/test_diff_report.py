@@ -83,3 +83,10 @@ def test_divergence_without_a_recorded_cause_keeps_the_explanation() -> None:
     _, lines = render_diff(manifest(), second)
     assert lines[-2] == "diverged: 1 tensor(s) differ; first in model order: conv.bias"
     assert lines[-1].startswith("no recorded setting differs")
+
+
+def test_evaluation_metrics_are_compared_side_by_side() -> None:
+    first = manifest(metrics={"val_mean_dice": 0.8}, key_metric=None, final_loss=None, epochs_completed=None)
+    _, lines = render_diff(first, manifest(metrics={"val_mean_dice": 0.75, "val_hausdorff": 3.5}))
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("  val_")}
+    assert rows == {"val_hausdorff": ["n/a", "3.5000"], "val_mean_dice": ["0.8000", "0.7500"]}

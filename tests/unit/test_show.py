@@ -117,3 +117,6 @@ def test_the_summary_reads_the_manifest_as_data(tmp_path: Path) -> None:
     lines = render_summary(load_run(out))
     assert lines[0].endswith("(train, failed)") and "error:         out of memory" in lines
     assert not any(line.startswith(("best:", "final loss:")) for line in lines)
+    evaluated = {**MANIFEST, "command": "validate", "metrics": {"val_mean_dice": 0.8}, "outputs": ["/eval/metrics.csv"]}
+    (out / "run_manifest.json").write_text(json.dumps(evaluated))
+    assert "metrics:       val_mean_dice 0.8000" in render_summary(load_run(out))
