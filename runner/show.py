@@ -54,23 +54,13 @@ def load_run(target: Path) -> RunView:
                               hint="give the run's output folder (MMAR_CKPT_DIR; the MMAR's models/ by default) or its manifest file")
     manifest_path = target / MANIFEST_NAME if target.is_dir() else target
     manifest = load_manifest(manifest_path)
-    stats_path = _stats_path(manifest_path.parent, manifest)
+    stats_path = manifest_path.parent / TRAIN_STATS_NAME  # beside it: the recorded path may hold a later run's by now
     stats = None
     if stats_path.is_file():
         stats = load_json(stats_path, str(stats_path))
         if not isinstance(stats, dict):
             raise MmarLayoutError(f"{stats_path}: expected a JSON object (train_stats.json as mmar train writes it)")
     return RunView(manifest_path, manifest, stats_path, stats)
-
-
-def _stats_path(folder: Path, manifest: Mapping[str, Any]) -> Path:
-    """train_stats.json beside the manifest (a folder moved as a whole), else where the manifest says it was written."""
-    beside = folder / TRAIN_STATS_NAME
-    outputs = manifest.get("outputs")
-    recorded = outputs.get("train_stats") if isinstance(outputs, Mapping) else None
-    if not beside.is_file() and isinstance(recorded, str) and Path(recorded).is_file():
-        return Path(recorded)
-    return beside
 
 
 def render_summary(view: RunView) -> list[str]:
