@@ -32,7 +32,7 @@ class RunView:
     manifest_path: Path
     manifest: Mapping[str, Any]
     stats_path: Path  # where train_stats.json is, or was looked for
-    stats: Mapping[str, Any] | None
+    stats: Mapping[str, Any] | None  # None: not there, or not this run's (see no_curves_reason)
 
     @property
     def folder(self) -> Path:
@@ -56,11 +56,22 @@ def load_run(target: Path) -> RunView:
     manifest = load_manifest(manifest_path)
     stats_path = manifest_path.parent / TRAIN_STATS_NAME  # beside it: the recorded path may hold a later run's by now
     stats = None
-    if stats_path.is_file():
+    if stats_path.is_file() and wrote_stats(manifest):
         stats = load_json(stats_path, str(stats_path))
         if not isinstance(stats, dict):
             raise MmarLayoutError(f"{stats_path}: expected a JSON object (train_stats.json as mmar train writes it)")
+        if stats.get("epochs_completed") != manifest.get("epochs_completed"):
+            stats = None  # a later run's, or an earlier one's: not the curves of this manifest
     return RunView(manifest_path, manifest, stats_path, stats)
+
+
+def wrote_stats(manifest: Mapping[str, Any]) -> bool:
+    """Whether the run of this manifest wrote train_stats.json: a completed training does, nothing else.
+
+    A failed run in a folder keeps the previous run's stats beside its manifest; they are not its curves.
+    """
+    outputs = manifest.get("outputs")
+    return manifest.get("status") == "completed" and isinstance(outputs, Mapping) and bool(outputs.get("train_stats"))
 
 
 def render_summary(view: RunView) -> list[str]:
@@ -97,7 +108,8 @@ def render_summary(view: RunView) -> list[str]:
 def no_curves_reason(view: RunView) -> str | None:
     """Why this run has no curves to draw, or None when it has."""
     if view.stats is None:
-        return (f"{view.stats_path} not found: it is written when a training run completes (an evaluation, or a training that "
+        found = "is not this run's" if view.stats_path.is_file() else "not found"
+        return (f"{view.stats_path} {found}: it is written when a training run completes (an evaluation, or a training that "
                 f"failed or was preempted, has none)")
     if not any(_is_number(v) for v in view.stats.get("train_loss_per_epoch") or []) and not _metric_series(view.stats):
         return f"{view.stats_path} holds no per-epoch loss or metric (a bring-your-own trainer runs its own loop)"

@@ -20,6 +20,7 @@ MANIFEST = {
     "weights_digest": "sha256:a9240e81f340", "tensor_digests": {}, "versions": {"mmar-runner": "0.1.0", "torch": "2.13.0"},
     "device": {"device": "cpu", "torch_num_threads": 2, "machine": "x86_64"},
     "reproduce": "mmar train /mmars/spleen_ct_seg --set epochs=3",
+    "outputs": {"final_model": "/runs/final_model.pt", "best_model": None, "train_stats": "/runs/train_stats.json"},
 }
 STATS = {
     "epochs_completed": 3, "key_metric_name": "val_mean_dice", "best_validation_metric": 0.41, "best_validation_epoch": 2,
@@ -74,6 +75,15 @@ def test_without_train_stats_the_summary_is_printed_and_no_png_written(tmp_path:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "final loss:    0.6482" in done.stdout and "curves:" not in done.stdout
     assert f"warning: no curves: {out / 'train_stats.json'} not found" in done.stderr
+    assert not (out / "run_curves.png").exists()
+
+
+def test_the_stats_of_another_run_in_the_folder_are_not_drawn(tmp_path: Path) -> None:
+    out = run_folder(tmp_path)  # a completed run's stats, then a run in the same folder that failed
+    (out / "run_manifest.json").write_text(json.dumps({**MANIFEST, "status": "failed", "error": "boom", "outputs": None}))
+    done = run_cli("show", str(out))
+    assert done.returncode == 0 and "error:         boom" in done.stdout
+    assert f"warning: no curves: {out / 'train_stats.json'} is not this run's" in done.stderr
     assert not (out / "run_curves.png").exists()
 
 
