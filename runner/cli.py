@@ -56,7 +56,23 @@ MLFLOW_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_
                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
+SHOW_PNG = "run_curves.png"  # mmar show's default PNG, beside the run's manifest
 QUIET_LIBRARIES = ("ignite", "monai", "torch", "PIL", "matplotlib", "h5py", "urllib3", "filelock", "numexpr", "tensorboard")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from runner.manifest import version_lines
+
+        for line in version_lines():
+            typer.echo(line)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                                help="Print mmar-runner's version and the torch, MONAI and ignite it runs on.")] = False) -> None:
+    """Run Clara Train MMARs on MONAI, reproducibly."""
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -274,6 +290,9 @@ def _train(spec: RunSpec, verbose: bool) -> None:
         planned = f" of {result.planned_iterations}" if result.planned_iterations else ""
         typer.echo(f"epochs:        {result.epochs_completed}, iterations: {result.iterations}{planned}"
                    + (" (ended early)" if result.terminated_early else ""))
+    from runner.show import look_command
+
+    typer.echo(f"look:          {look_command(result.ckpt_dir, result.tensorboard_logdir)}")
 
 
 def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
@@ -445,9 +464,10 @@ def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, en
 def diff(first: Annotated[str, typer.Argument(help="run_manifest.json (or its folder), or an MLflow run id.")],
          second: Annotated[str, typer.Argument(help="run_manifest.json (or its folder), or an MLflow run id.")],
          tracking_uri: TrackingUriOpt = None, verbose: VerboseOpt = False) -> None:
-    """Every difference between two runs that can change numbers, and whether their weights agree."""
+    """What differs between two runs (variables, --set values, versions, data, settings), how each ended, and whether their weights agree."""
     _setup_logging(verbose)
-    from runner.workflow.verify import compare, explain, load_manifest
+    from runner.diff import render_diff
+    from runner.workflow.verify import load_manifest
 
     def manifest(which: str) -> Any:
         from runner.tracking.mlflow_run import is_run_id, run_manifest
@@ -457,14 +477,35 @@ def diff(first: Annotated[str, typer.Argument(help="run_manifest.json (or its fo
             return load_manifest(run_manifest(tracking_uri, which))
         return load_manifest(Path(which))
 
-    comparison = _reporting_errors(verbose, lambda: compare(manifest(first), manifest(second)))
-    for line in explain(comparison):
+    comparison, lines = _reporting_errors(verbose, lambda: render_diff(manifest(first), manifest(second)))
+    for line in lines:
         typer.echo(line)
-    if comparison.identical and comparison.settings:
-        typer.echo("settings that differ (the weights agree anyway):")
-        for difference in comparison.settings:
-            typer.echo(f"  {difference.render()}")
     raise typer.Exit(0 if comparison.identical else 1)
+
+
+@app.command()
+def show(run: Annotated[Path, typer.Argument(help="A run's output folder (MMAR_CKPT_DIR, holding run_manifest.json) or its "
+                                                  "manifest file.", show_default=False)],
+         png: Annotated[Optional[Path], typer.Option("--png", help=f"Where the curves go [default: {SHOW_PNG} beside the manifest].",
+                                                     show_default=False)] = None,
+         verbose: VerboseOpt = False) -> None:
+    """Print a run's summary and draw its loss, metric and learning-rate curves (from train_stats.json) into a PNG.
+
+    Without train_stats.json (an evaluation, a failed or preempted training) only the summary is printed.
+    The PNG needs matplotlib (pip install 'mmar-runner[show]'); without it the summary is printed and the exit code is 3.
+    """
+    _setup_logging(verbose)
+    from runner.show import load_run, no_curves_reason, render_summary, write_curves
+
+    view = _reporting_errors(verbose, lambda: load_run(run))
+    for line in render_summary(view):
+        typer.echo(line)
+    reason = no_curves_reason(view)
+    if reason is not None:
+        logger.warning("no curves: %s", reason)
+        return
+    written = _reporting_errors(verbose, lambda: write_curves(view, png or view.folder / SHOW_PNG))
+    typer.echo(f"curves:        {written}")
 
 
 @app.command()

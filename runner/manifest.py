@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import platform
 import shlex
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from runner.config.load import LoadedConfig
 
 MANIFEST_NAME = "run_manifest.json"
+TRAIN_STATS_NAME = "train_stats.json"  # per-epoch loss, metrics and learning rate, beside the manifest (mmar show draws it)
 OUTPUT_VARIABLES = ("MMAR_CKPT_DIR", "MMAR_EVAL_OUTPUT_PATH")
 MANIFEST_VERSION = 1
 
@@ -141,6 +143,14 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
+def version_lines() -> list[str]:
+    """``mmar --version``: the runner's version, then what its numbers depend on (read from metadata: no torch import)."""
+    versions = library_versions()
+    return [f"mmar-runner {versions['mmar-runner']}",
+            f"torch {versions['torch']}, MONAI {versions['monai']}, pytorch-ignite {versions['pytorch-ignite']}, "
+            f"Python {versions['python']}"]
+
+
 def device_fingerprint(device: Any) -> dict[str, Any]:
     """What the numbers depend on: device model, SM count, driver and libraries, CPU ISA, threads."""
     import torch
@@ -210,6 +220,11 @@ def reproduce(loaded: LoadedConfig, spec: RunSpec, world_size: int) -> str:
     return reproduce_command(located, loaded.seed, world_size)
 
 
+def json_data(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as plain JSON data (anything else as its text), so a manifest reader never meets an object."""
+    return json.loads(canonical_json(dict(values)))
+
+
 def invocation() -> str:
     return shlex.join([os.path.basename(sys.argv[0]) or "mmar", *sys.argv[1:]])
 
@@ -236,6 +251,8 @@ def manifest_base(
         "environment_file": str(mmar.environment_file) if mmar.environment_file else None,
         "dialect": loaded.dialect,
         "seed": loaded.seed,
+        "variables": json_data(loaded.variables),  # every {VAR} as resolved (config < environment.json < --set): mmar diff
+        "overrides": json_data(loaded.overrides),  # the --set values alone
         "determinism": dict(flags),
         "amp": {"requested": loaded.model.amp, "in_force": amp_in_force},
         "config_digest": config_digest(loaded.resolved, mmar.root, {name: str(loaded.variables.get(name) or "")

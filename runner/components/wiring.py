@@ -24,7 +24,8 @@ SmartCacheHandler  smartcacher = the section's dataset
 MONAI 0.8 defaults see MONAI_08_DEFAULTS (LoadImaged image_only=False, ...)
 once built         see BUILT_ADAPTERS: CheckpointSaver writes atomically; StatsHandler leaves the error
                    to the CLI; engines answer output["loss"]
-TensorBoard*       log_dir = MMAR_CKPT_DIR
+TensorBoard*       log_dir = MMAR_CKPT_DIR; TensorBoardStatsHandler in train.handlers:
+                   state_attributes = ["learning_rate"] (the learning rate per epoch)
 trainer (engines)  device, max_epochs = epochs, train_data_loader, network, optimizer,
                    loss_function, inferer, postprocessing, key_train_metric,
                    additional_metrics, train_handlers, amp, iteration_update
@@ -38,6 +39,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from runner.workflow.handlers import LEARNING_RATE_ATTRIBUTE
 
 if TYPE_CHECKING:
     from runner.components.build import Builder
@@ -159,6 +162,8 @@ def implicit_providers(builder: Builder, section: str, slot: str, target: Any) -
             offer("save_dir", lambda: str(builder.loaded.ckpt_dir))
         elif is_subclass(target, "monai.handlers.TensorBoardStatsHandler"):
             offer("log_dir", lambda: str(builder.loaded.ckpt_dir))
+            # the trainer's state carries the epoch's learning rate (runner.workflow.handlers.RunRecord)
+            offer("state_attributes", lambda: [LEARNING_RATE_ATTRIBUTE], section == "train")
     return found
 
 

@@ -45,7 +45,7 @@ class RunTracking:
         return {"kind": "mlflow", "uri": self.options.uri, "run_id": run_id, "parent_run_id": self.options.parent_run_id}
 
     def attach(self, trainer: Any, record: Any, evaluator: Any | None = None) -> None:
-        """Per-iteration loss (step: the iteration) and per-epoch loss and metrics (step: the epoch)."""
+        """Per-iteration loss (step: the iteration) and per-epoch loss, learning rate and metrics (step: the epoch)."""
         from ignite.engine import Events
 
         from runner.workflow.handlers import output_loss
@@ -59,6 +59,8 @@ class RunTracking:
             epoch = engine.state.epoch
             if record.epoch_losses and record.epoch_losses[-1] is not None:
                 self.run.metric("epoch_loss", record.epoch_losses[-1], epoch)
+            if record.epoch_learning_rates and record.epoch_learning_rates[-1] is not None:
+                self.run.metric("learning_rate", record.epoch_learning_rates[-1], epoch)
             for name, value in (record.epoch_metrics[-1] if record.epoch_metrics else {}).items():
                 self.run.metric(name, value, epoch)
             self.run.flush()

@@ -56,7 +56,7 @@ KEEP = 2
 INTERVAL_ENV = "MMAR_RESUME_EVERY_S"
 DEFAULT_INTERVAL_S = 60.0
 RECORD_FIELDS = ("epoch_losses", "epoch_metrics", "key_metric_name", "best_metric", "best_epoch", "iterations",
-                 "epochs_completed", "_running_loss", "loss_notes")
+                 "epochs_completed", "_running_loss", "loss_notes", "epoch_learning_rates")
 
 
 def checkpoint_interval(environ: Mapping[str, str] = os.environ) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,7 +30,16 @@ from runner.determinism import (
 from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, PreemptedError, RunFailedError, first_line
 from runner.jsonio import write_atomic, write_json_atomic
 from runner.legacy.clara_code import mmar_code
-from runner.manifest import MANIFEST_NAME, file_digests, manifest_base, model_state, spec_of, tensor_digests, weights_digest
+from runner.manifest import (
+    MANIFEST_NAME,
+    TRAIN_STATS_NAME,
+    file_digests,
+    manifest_base,
+    model_state,
+    spec_of,
+    tensor_digests,
+    weights_digest,
+)
 from runner.mmar import resolve_in_mmar
 from runner.run_spec import RunSpec
 from runner.tracking.training import RunTracking
@@ -44,7 +54,8 @@ logger = logging.getLogger(__name__)
 
 FINAL_MODEL = "final_model.pt"
 BEST_MODEL = "model.pt"
-TRAIN_STATS = "train_stats.json"
+TRAIN_STATS = TRAIN_STATS_NAME
+TENSORBOARD_EVENTS = "events.out.tfevents."  # how every TensorBoard event file's name begins
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class TrainResult:
     iterations: int | None
     terminated_early: bool
     planned_iterations: int | None = None
+    tensorboard_logdir: Path | None = None  # where this run wrote TensorBoard event files (its handlers' log_dir)
 
 
 def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResult:
@@ -135,6 +147,7 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
         best_model = ckpt_dir / BEST_MODEL if session.wrote(ckpt_dir / BEST_MODEL) else None
         if context.is_main:
             write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
+        logdir = tensorboard_logdir(ckpt_dir, session.wrote) if context.is_main else None
         manifest_path = session.complete({
             "duration_s": round(duration, 3),
             "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
@@ -153,7 +166,14 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
     barrier_and_destroy(context)
     summary = record.summary()
     return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model, summary["epochs_completed"],
-                       summary["iterations"], bool(summary["ended_early"]), summary["planned_iterations"])
+                       summary["iterations"], bool(summary["ended_early"]), summary["planned_iterations"], logdir)
+
+
+def tensorboard_logdir(ckpt_dir: Path, wrote: Callable[[Path], bool]) -> Path | None:
+    """The folder to give ``tensorboard --logdir``: MMAR_CKPT_DIR when this run wrote event files under it."""
+    if not ckpt_dir.is_dir():
+        return None
+    return ckpt_dir if any(wrote(path) for path in ckpt_dir.rglob(f"{TENSORBOARD_EVENTS}*")) else None
 
 
 def _resume_keeper(loaded: LoadedConfig, builder: Builder, trainer: Any, record: RunRecord, base: dict[str, Any],
@@ -227,7 +247,9 @@ def _prepare(trainer: Any, builder: Builder, record: RunRecord, settings: Determ
     """
     if not is_engine(trainer):
         return
-    record.attach(trainer, builder.built("validate", "evaluator"), loaded.model.epochs, show_progress, max_iterations)
+    optimizer = getattr(trainer, "optimizer", None)
+    record.attach(trainer, builder.built("validate", "evaluator"), loaded.model.epochs, show_progress, max_iterations,
+                  optimizer if optimizer is not None else builder.built("train", "optimizer"))
     attach_strict_guard(trainer, settings)
     if keeper is not None:
         keeper.attach()

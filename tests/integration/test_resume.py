@@ -88,6 +88,9 @@ def test_resume_after_sigterm_is_bit_identical(make_mmar: Callable[..., Path], t
     assert final["resumed_from"].endswith(f"ckpt-{at_iteration:09d}.pt"), where
     assert final["weights_digest"] == manifest(tmp_path / "reference")["weights_digest"], where
     assert final["key_metric"] == manifest(tmp_path / "reference")["key_metric"]
+    assert final["final_loss"] == manifest(tmp_path / "reference")["final_loss"] is not None
+    stats, reference_stats = (json.loads((folder / "train_stats.json").read_text()) for folder in (out, tmp_path / "reference"))
+    assert stats["learning_rate_per_epoch"] == reference_stats["learning_rate_per_epoch"] == [2e-4] * 4, where
     assert not (out / "resume").exists(), "a completed run leaves no resume checkpoints behind"
 
 

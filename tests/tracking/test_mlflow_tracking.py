@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,6 +66,8 @@ def test_a_tracked_run_logs_params_metrics_tags_and_artifacts(make_mmar: Callabl
     assert tags["mmar.reproduce"] == written["reproduce"] and tags["mmar.datalist_digest.train"].startswith("sha256:")
     assert steps(mlflow_uri, run.info.run_id, "loss") == list(range(1, written["iterations"] + 1))
     assert steps(mlflow_uri, run.info.run_id, "val_mean_dice") == [1, 2]
+    rates = client(mlflow_uri).get_metric_history(run.info.run_id, "learning_rate")
+    assert sorted((m.step, m.value) for m in rates) == [(1, 2e-4), (2, 2e-4)], "the demo's rate, once per epoch"
     artifacts = {artifact.path for artifact in client(mlflow_uri).list_artifacts(run.info.run_id)}
     assert {"run_manifest.json", "train_stats.json", "config_resolved.json", "params_long.json"} <= artifacts
     logged = json.loads(Path(client(mlflow_uri).download_artifacts(run.info.run_id, "run_manifest.json", str(tmp_path))).read_text())
@@ -117,7 +120,8 @@ def test_verify_logs_two_children_under_a_parent_and_diff_takes_run_ids(make_mma
     assert len(runs) == 3 and len(children) == 2
     assert parent.data.tags["mmar.verify"] == "bit-identical" and parent.info.status == "FINISHED"
     compared = run_cli("diff", children[0].info.run_id, children[1].info.run_id, env={"MLFLOW_TRACKING_URI": mlflow_uri})
-    assert compared.returncode == 0 and compared.stdout.startswith("bit-identical: sha256:"), compared.stderr[-2000:]
+    assert compared.returncode == 0 and compared.stdout.splitlines()[-1].startswith("bit-identical: sha256:"), compared.stderr[-2000:]
+    assert re.search(r"^  MMAR_CKPT_DIR: \S+/run[12] -> \S+/run[12]$", compared.stdout, re.M), "variables from the runs' manifests"
     unknown = run_cli("diff", children[0].info.run_id, "0" * 32, env={"MLFLOW_TRACKING_URI": mlflow_uri})
     assert unknown.returncode == 2 and f"MLflow run {'0' * 32}" in unknown.stderr
 

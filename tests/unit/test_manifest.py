@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from runner.manifest import config_digest, weights_digest
+from runner.manifest import config_digest, json_data, weights_digest
 
 
 def state() -> dict[str, torch.Tensor]:
@@ -60,3 +60,8 @@ def test_config_digest_ignores_where_outputs_go() -> None:
     two = {"train": {"handlers": [{"args": {"save_dir": "/elsewhere/b"}}]}, "lr": 1}
     assert config_digest(one, Path("/m"), {"MMAR_CKPT_DIR": "/out/a"}) == config_digest(two, Path("/m"), {"MMAR_CKPT_DIR": "/elsewhere/b"})
     assert config_digest(one, Path("/m")) != config_digest(two, Path("/m"))
+
+
+def test_variables_are_recorded_as_plain_json_data() -> None:
+    assert json_data({"root": Path("/mmar"), "lr": 0.001, "sizes": (96, 96), "amp": True}) == {
+        "root": "/mmar", "lr": 0.001, "sizes": [96, 96], "amp": True}
