@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from runner.errors import BAD_INPUT_EXIT, MmarRunnerError
+from runner.errors import BAD_INPUT_EXIT, INTERRUPTED_EXIT, MmarRunnerError
 from runner.run_spec import DEFAULT_MASTER_PORT, NodeLayout, RunSpec
 
 logger = logging.getLogger("runner")
@@ -121,6 +121,9 @@ def _reporting_errors(verbose: bool, work: Callable[[], Any], who: str = "") -> 
         raise
     except MmarRunnerError as exc:
         _fail(exc, verbose, who)
+    except KeyboardInterrupt:  # Ctrl-C outside training's own handling (loading, building): no traceback, the shell's 130
+        typer.echo(f"error: {who}interrupted (Ctrl-C)", err=True)
+        raise typer.Exit(INTERRUPTED_EXIT) from None
     except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
         _unexpected(exc, verbose, who)
 

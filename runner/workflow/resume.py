@@ -4,7 +4,7 @@ A resume checkpoint (``<MMAR_CKPT_DIR>/resume/ckpt-<iteration>.pt``) holds every
 the run depends on: model, optimizer, scheduler, AMP scaler, engine position, the run record, the
 evaluator's best metric, the checkpoint savers' bookkeeping, every global RNG state, and the data
 RNG states (DataLoader generators, random transforms) as they were when the current epoch started.
-One is written on SIGTERM, after the step in progress, and at the end of an epoch once
+One is written on SIGTERM or Ctrl-C (SIGINT), after the step in progress, and at the end of an epoch once
 ``MMAR_RESUME_EVERY_S`` seconds (default 60) have passed since the last one: with short epochs a
 checkpoint per epoch would cost a few percent of the run (torch.save of model and optimizer takes
 tens of milliseconds for the demo's 14 MB, and grows with the model), while a hard kill (SIGKILL, a
@@ -66,22 +66,40 @@ def checkpoint_interval(environ: Mapping[str, str] = os.environ) -> float:
     return value
 
 
+STOP_SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
+STOP_LINES = {"SIGTERM": "SIGTERM: finishing the current step, then writing a resume checkpoint",
+              "SIGINT": "Ctrl-C: finishing the current step, then writing a resume checkpoint"}
+
+
 @contextmanager
-def sigterm_requests_checkpoint(keeper: ResumeKeeper) -> Iterator[None]:
-    """While training, SIGTERM asks for a checkpoint after the current step instead of killing the process."""
-    def on_sigterm(signum: int, frame: Any) -> None:
-        logger.warning("SIGTERM: finishing the current step, then writing a resume checkpoint")
+def signals_request_checkpoint(keeper: ResumeKeeper, escalate: bool = True) -> Iterator[None]:
+    """While training, SIGTERM and Ctrl-C (SIGINT) ask for a checkpoint after the current step instead of killing the process.
+
+    The first signal names how the run ends (``preempted`` or ``interrupted``). With ``escalate``, a
+    second Ctrl-C stops at once (Python's KeyboardInterrupt); under torchrun it must not, since the
+    agent forwards the Ctrl-C its whole process group already received, a second one by design.
+    """
+    def on_signal(signum: int, frame: Any) -> None:
+        name = STOP_SIGNALS[signal.Signals(signum)]
+        if keeper.stop_signal is None:
+            logger.warning("%s%s", STOP_LINES[name], " (Ctrl-C again stops at once)" if escalate and name == "SIGINT" else "")
+            keeper.stop_signal = name
+        elif escalate and name == "SIGINT":
+            raise KeyboardInterrupt
         keeper.preempted = True
 
+    previous: dict[signal.Signals, Any] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, on_signal)
     except ValueError:  # not the main thread (in-process test runners): no signal handling
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class ResumeKeeper:
@@ -100,6 +118,7 @@ class ResumeKeeper:
         self.last_saved: Path | None = None
         self.is_main = is_main
         self.preempted = False
+        self.stop_signal: str | None = None  # "SIGTERM" or "SIGINT": which signal asked this process to stop
         self.every_s = every_s
         self._clock = clock
         self._last_saved = clock()
