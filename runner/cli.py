@@ -427,7 +427,10 @@ def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, en
     comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(spec, iterations or None, keep))
     for line in explain(comparison):
         typer.echo(line)
-    typer.echo(f"manifests:     {manifests[0]}  {manifests[1]}")
+    if manifests:
+        typer.echo(f"manifests:     {manifests[0]}  {manifests[1]}")
+    else:
+        typer.echo("manifests:     removed with both runs' outputs (--keep DIR keeps them)")
     raise typer.Exit(0 if comparison.identical else 1)
 
 
@@ -495,6 +498,9 @@ def k8s(mmar: MmarArg = None, m: MmarOpt = None,
                              tracking_uri=tracking_uri, tracking_secret=tracking_secret)
         if not out_pvc:
             logger.warning("no --out-pvc: outputs go to an emptyDir and are lost with the pod")
+        if not data_pvc:
+            logger.warning("no --data-pvc: /data is an empty emptyDir; the run finds no data unless DATA_ROOT/DATASET_JSON "
+                           "(--set) point at data baked into the image")
         return to_yaml(render(request))
 
     typer.echo(_reporting_errors(verbose, work), nl=False)
