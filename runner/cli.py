@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -56,6 +58,9 @@ MLFLOW_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_
                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
+MONAI_STATS_LOGGER = "monai.handlers.StatsHandler"  # StatsHandler's default logger name
+MONAI_REPEATS = re.compile(r"(Epoch\[\d+\] Metrics -- |Key metric: )")  # what our epoch line says already
+DATALOADER_WORKERS_WARNING = "This DataLoader will create"
 QUIET_LIBRARIES = ("ignite", "monai", "torch", "PIL", "matplotlib", "h5py", "urllib3", "filelock", "numexpr", "tensorboard")
 
 
@@ -63,16 +68,52 @@ def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _AboveProgressBar(sys.stderr)
     handler.setFormatter(_Formatter())
     handler.addFilter(_drop_engine_exception_echo)
     root.addHandler(handler)
+    _route_monai_stats(handler)
+    # torch warns once per DataLoader that num_workers exceeds the CPUs; the runner says it once (workflow.common).
+    warnings.filterwarnings("ignore", message=DATALOADER_WORKERS_WARNING, category=UserWarning)
     # INFO at the root, so a BYOC module's own ``logging.getLogger(__name__).info(...)`` is seen;
     # the libraries' INFO chatter is not (the runner reports epochs itself).
     root.setLevel(logging.INFO)
     logging.getLogger("runner").setLevel(logging.DEBUG if verbose else logging.INFO)
     for library in QUIET_LIBRARIES:
         logging.getLogger(library).setLevel(logging.WARNING)
+
+
+def _route_monai_stats(handler: logging.Handler) -> None:
+    """MONAI's StatsHandler logs to stdout through a handler of its own, unless its logger exists already.
+
+    Made here first, it logs through ours (stderr, our format), less the epoch metrics and key-metric
+    lines that the runner's own epoch line already says; its per-iteration lines stay.
+    """
+    stats = logging.getLogger(MONAI_STATS_LOGGER)
+    for existing in list(stats.handlers):
+        stats.removeHandler(existing)
+    stats.addHandler(handler)  # MONAI turns its propagation off
+    stats.propagate = False
+    stats.addFilter(_drop_monai_repeats)
+
+
+def _drop_monai_repeats(record: logging.LogRecord) -> bool:
+    return not MONAI_REPEATS.match(record.getMessage())
+
+
+class _AboveProgressBar(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each line above an open progress bar (tqdm.write), not onto the end of it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:  # no progress bar either
+            super().emit(record)
+            return
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001 - logging must not raise; the standard handler reports it
+            self.handleError(record)
 
 
 def _drop_engine_exception_echo(record: logging.LogRecord) -> bool:
@@ -151,11 +192,12 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
     _setup_logging(verbose)
     from runner.components.check import check_mmar
     from runner.config.load import load_config
+    from runner.config.report import render_warnings
 
     def work() -> Any:
         loaded = load_config(_mmar(mmar, m), config, environment, set_ or [], strict=False, kind=None)
-        for warning in check_mmar(loaded, inspect_data=data):
-            logger.warning("%s", warning.render())
+        for line in render_warnings(check_mmar(loaded, inspect_data=data)):
+            logger.warning("%s", line)
         return loaded
 
     loaded = _reporting_errors(verbose, work)

@@ -19,6 +19,7 @@ from typing import Any
 from runner.components.build import Builder
 from runner.components.check import check_mmar
 from runner.config.load import LoadedConfig
+from runner.config.report import render_warnings
 from runner.determinism import (
     DeterminismSettings,
     apply_determinism,
@@ -51,7 +52,15 @@ from runner.manifest import (
 from runner.mmar import resolve_in_mmar
 from runner.run_spec import RunSpec
 from runner.tracking.training import RunTracking
-from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
+from runner.workflow.common import (
+    call_user,
+    datalist_digests,
+    is_engine,
+    note_worker_count,
+    pick_device,
+    seed_datasets,
+    settings_for,
+)
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
 from runner.workflow.provenance import checkpoint_origin, report_checkpoint
@@ -103,8 +112,8 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
     resume_every_s = checkpoint_interval()
     warnings = check_mmar(loaded)
     finetuned_from = require_checkpoint_loader(loaded) if command == "finetune" else None
-    for warning in warnings:
-        logger.warning("%s", warning.render())
+    for line in render_warnings(warnings):
+        logger.warning("%s", line)
     if loaded.search_point:
         logger.info("AutoML search space: training the point %s (pick another with --set NAME=VALUE)", loaded.search_point)
     settings = settings_for(loaded)
@@ -121,6 +130,7 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
         flags = apply_determinism(settings)
         builder = Builder(loaded, device=device, amp=amp, rank=context.rank, world_size=context.world_size)
         trainer = _build_trainer(builder, context)
+        note_worker_count(builder, context.is_main)
         base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied,
                              world_size=context.world_size)
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
