@@ -94,7 +94,8 @@ def test_diff_command(tmp_path: Path) -> None:
 def test_verify_without_keep_leaves_nothing_in_the_temp_folder(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    done = run_cli("verify", str(make_mmar()), "--iterations", "1", "--set", *TINY_SET, "epochs=1", env={"TMPDIR": str(scratch)})
+    done = run_cli("verify", str(make_mmar()), "--iterations", "1", "--set", *TINY_SET, "epochs=1", env={"TMPDIR": str(scratch)},
+                   timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("bit-identical: ")
     assert "manifests:     removed with both runs' outputs (--keep DIR keeps them)" in done.stdout
