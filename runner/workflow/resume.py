@@ -79,7 +79,11 @@ def signals_request_checkpoint(keeper: ResumeKeeper, escalate: bool = True) -> I
     second Ctrl-C stops at once (Python's KeyboardInterrupt); under torchrun it must not, since the
     agent forwards the Ctrl-C its whole process group already received, a second one by design.
     """
+    owner = os.getpid()
+
     def on_signal(signum: int, frame: Any) -> None:
+        if os.getpid() != owner:
+            return  # a DataLoader worker forked with this handler: a terminal's Ctrl-C reaches it too; the main process decides
         name = STOP_SIGNALS[signal.Signals(signum)]
         if keeper.stop_signal is None:
             logger.warning("%s%s", STOP_LINES[name], " (Ctrl-C again stops at once)" if escalate and name == "SIGINT" else "")

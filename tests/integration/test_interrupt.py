@@ -80,3 +80,25 @@ def test_ctrl_c_to_a_torchrun_process_group_ends_cleanly_and_resumes(make_mmar: 
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     final = json.loads((out / "run_manifest.json").read_text())
     assert final["status"] == "completed" and final["resumed_from"] == stopped["resume_checkpoint"]
+
+
+def test_ctrl_c_to_a_process_group_with_dataloader_workers_still_checkpoints(make_mmar: Callable[..., Path],
+                                                                            tmp_path: Path) -> None:
+    """Forked DataLoader workers get the terminal's Ctrl-C too; one dying of it would fail the step in progress."""
+    root = make_mmar()
+    out = tmp_path / "run"
+    words = ["train", str(root), "--no-progress", "--set", *TINY_SET, "epochs=8", "num_workers=2", f"MMAR_CKPT_DIR={out}"]
+    log = tmp_path / "run.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "runner", *words], cwd=REPO, stdout=subprocess.DEVNULL,
+                                   stderr=stderr, text=True, start_new_session=True)
+        deadline = time.time() + 300
+        while "epoch 2" not in log.read_text() and time.time() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        code = process.wait(timeout=300)
+    said = log.read_text()
+    assert code == INTERRUPTED_EXIT, said[-3000:]
+    assert said.count("warning: Ctrl-C: finishing the current step") == 1 and "exited unexpectedly" not in said, said[-3000:]
+    stopped = json.loads((out / "run_manifest.json").read_text())
+    assert stopped["status"] == "interrupted" and stopped["resume_checkpoint"], stopped
