@@ -131,7 +131,10 @@ class RunSession:
         if self.is_main and self.manifest_path is not None:
             if self.manifest_path.is_file():
                 self._previous_manifest = self.manifest_path.read_bytes()  # put back if the run turns out to be bad input
-                self._keep_in_history(self._previous_manifest)
+                try:
+                    self._keep_in_history(self._previous_manifest)
+                except (OSError, OutputWriteError) as exc:  # a full disk: the run says so at its first real write
+                    logger.warning("could not keep the previous manifest in %s: %s", self.folder / HISTORY_DIR, first_line(exc))
             self._write({**self.base, "status": "running"})
 
     def complete(self, fields: Mapping[str, Any]) -> Path | None:
