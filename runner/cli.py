@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from runner.errors import BAD_INPUT_EXIT, MmarRunnerError
+from runner.errors import BAD_INPUT_EXIT, INTERRUPTED_EXIT, MmarRunnerError
 from runner.run_spec import DEFAULT_MASTER_PORT, NodeLayout, RunSpec
 
 logger = logging.getLogger("runner")
@@ -57,6 +59,9 @@ MLFLOW_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_
                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 SHOW_PNG = "run_curves.png"  # mmar show's default PNG, beside the run's manifest
+MONAI_STATS_LOGGER = "monai.handlers.StatsHandler"  # StatsHandler's default logger name
+MONAI_REPEATS = re.compile(r"(Epoch\[\d+\] Metrics -- |Key metric: )")  # what our epoch line says already
+DATALOADER_WORKERS_WARNING = "This DataLoader will create"
 QUIET_LIBRARIES = ("ignite", "monai", "torch", "PIL", "matplotlib", "h5py", "urllib3", "filelock", "numexpr", "tensorboard")
 
 
@@ -79,16 +84,52 @@ def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _AboveProgressBar(sys.stderr)
     handler.setFormatter(_Formatter())
     handler.addFilter(_drop_engine_exception_echo)
     root.addHandler(handler)
+    _route_monai_stats(handler)
+    # torch warns once per DataLoader that num_workers exceeds the CPUs; the runner says it once (workflow.common).
+    warnings.filterwarnings("ignore", message=DATALOADER_WORKERS_WARNING, category=UserWarning)
     # INFO at the root, so a BYOC module's own ``logging.getLogger(__name__).info(...)`` is seen;
     # the libraries' INFO chatter is not (the runner reports epochs itself).
     root.setLevel(logging.INFO)
     logging.getLogger("runner").setLevel(logging.DEBUG if verbose else logging.INFO)
     for library in QUIET_LIBRARIES:
         logging.getLogger(library).setLevel(logging.WARNING)
+
+
+def _route_monai_stats(handler: logging.Handler) -> None:
+    """MONAI's StatsHandler logs to stdout through a handler of its own, unless its logger exists already.
+
+    Made here first, it logs through ours (stderr, our format), less the epoch metrics and key-metric
+    lines that the runner's own epoch line already says; its per-iteration lines stay.
+    """
+    stats = logging.getLogger(MONAI_STATS_LOGGER)
+    for existing in list(stats.handlers):
+        stats.removeHandler(existing)
+    stats.addHandler(handler)  # MONAI turns its propagation off
+    stats.propagate = False
+    stats.addFilter(_drop_monai_repeats)
+
+
+def _drop_monai_repeats(record: logging.LogRecord) -> bool:
+    return not MONAI_REPEATS.match(record.getMessage())
+
+
+class _AboveProgressBar(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes each line above an open progress bar (tqdm.write), not onto the end of it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:  # no progress bar either
+            super().emit(record)
+            return
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001 - logging must not raise; the standard handler reports it
+            self.handleError(record)
 
 
 def _drop_engine_exception_echo(record: logging.LogRecord) -> bool:
@@ -141,6 +182,9 @@ def _reporting_errors(verbose: bool, work: Callable[[], Any], who: str = "") -> 
         raise
     except MmarRunnerError as exc:
         _fail(exc, verbose, who)
+    except KeyboardInterrupt:  # Ctrl-C outside training's own handling (loading, building): no traceback, the shell's 130
+        typer.echo(f"error: {who}interrupted (Ctrl-C)", err=True)
+        raise typer.Exit(INTERRUPTED_EXIT) from None
     except Exception as exc:  # noqa: BLE001 - last resort: no traceback without -v
         _unexpected(exc, verbose, who)
 
@@ -171,14 +215,15 @@ def check(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
     from runner.bundle.cli import check_bundle_command, is_bundle
     from runner.components.check import check_mmar
     from runner.config.load import load_config
+    from runner.config.report import render_warnings
 
     def work() -> Any:
         root = _mmar(mmar, m, bundles=True)
         if is_bundle(root, config):
             return check_bundle_command(root, config, environment, set_ or [], data)
         loaded = load_config(root, config, environment, set_ or [], strict=False, kind=None)
-        for warning in check_mmar(loaded, inspect_data=data):
-            logger.warning("%s", warning.render())
+        for line in render_warnings(check_mmar(loaded, inspect_data=data)):
+            logger.warning("%s", line)
         return loaded
 
     loaded = _reporting_errors(verbose, work)
@@ -456,7 +501,10 @@ def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, en
     comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(spec, iterations or None, keep))
     for line in explain(comparison):
         typer.echo(line)
-    typer.echo(f"manifests:     {manifests[0]}  {manifests[1]}")
+    if manifests:
+        typer.echo(f"manifests:     {manifests[0]}  {manifests[1]}")
+    else:
+        typer.echo("manifests:     removed with both runs' outputs (--keep DIR keeps them)")
     raise typer.Exit(0 if comparison.identical else 1)
 
 
@@ -546,6 +594,9 @@ def k8s(mmar: MmarArg = None, m: MmarOpt = None,
                              tracking_uri=tracking_uri, tracking_secret=tracking_secret)
         if not out_pvc:
             logger.warning("no --out-pvc: outputs go to an emptyDir and are lost with the pod")
+        if not data_pvc:
+            logger.warning("no --data-pvc: /data is an empty emptyDir; the run finds no data unless DATA_ROOT/DATASET_JSON "
+                           "(--set) point at data baked into the image")
         return to_yaml(render(request))
 
     typer.echo(_reporting_errors(verbose, work), nl=False)

@@ -13,6 +13,7 @@ BAD_INPUT_EXIT = 2
 RUNTIME_FAILURE_EXIT = 1
 HOST_UNSUITABLE_EXIT = 3
 PREEMPTED_EXIT = 75  # EX_TEMPFAIL: "try again later"; distinct from failure (1) and bad input (2)
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
 
 def first_line(exc: BaseException) -> str:
@@ -107,6 +108,16 @@ class PreemptedError(MmarRunnerError):
     """Training stopped on SIGTERM after writing a resume checkpoint; run again to continue."""
 
     exit_code = PREEMPTED_EXIT
+
+
+class RunInterruptedError(PreemptedError):
+    """Training stopped on Ctrl-C (SIGINT), after writing a resume checkpoint when it could; run again to continue.
+
+    A kind of preemption (the run can continue), told apart so that the manifest says ``interrupted``
+    and the exit status is the shell's 130, not the scheduler's 75.
+    """
+
+    exit_code = INTERRUPTED_EXIT
 
 
 class RunLockedError(MmarRunnerError):

@@ -15,7 +15,7 @@ from typing import Any
 from runner.components import expressions
 from runner.components.build import FUNCTION_ITERATION_ARGS, Builder, is_function_iteration, iter_specs
 from runner.components.contracts import HANDLER_HINT, handler_problem
-from runner.components.packages import missing_package
+from runner.components.packages import missing_handler_package, missing_package
 from runner.components.resolve import accepts, check_binding, resolve_target
 from runner.components.saved_models import CHECKPOINT_HINT, EXPORT_HINT, model_entry_path
 from runner.components.wiring import implicit_providers
@@ -103,6 +103,8 @@ def _check_one(builder: Builder, section: str, slot: str, spec: ComponentSpec, p
         return
     if slot == "handlers" and inspect.isclass(target) and (problem := handler_problem(target, spec.label)):
         issues.append(ConfigIssue(builder.file, path, problem, HANDLER_HINT))
+    if slot == "handlers" and (dependency := handler_dependency_issue(builder.file, path, target)) is not None:
+        issues.append(dependency)
     names = set(spec.args)
     names |= {n for n in implicit_providers(builder, section, slot, target) if accepts(target, n)}
     check_binding(target, names, spec.label, builder.file, path)
@@ -115,6 +117,16 @@ def _check_one(builder: Builder, section: str, slot: str, spec: ComponentSpec, p
                                   "(the dataset's cache), which is data: a file put there would run", hint="leave weights_only out"))
     if slot == "dataset" and isinstance(spec, ComponentSpec) and getattr(spec, "data_list_file_path", None):
         _check_datalist(builder, section, issues)
+
+
+def handler_dependency_issue(file: str, path: str, target: Any) -> ConfigIssue | None:
+    """A handler whose optional package is missing (MLFlowHandler without mlflow) fails only once training runs: say so now."""
+    name = getattr(target, "__name__", "")
+    package = missing_handler_package(name)
+    if package is None:
+        return None
+    return ConfigIssue(file, path, f"{name} needs the package {package}, which is not installed here: the run would fail "
+                       "when the handler first fires", hint=f"pip install {package}, or disable the handler (\"disabled\": true)")
 
 
 def _check_value(builder: Builder, section: str, value: Any, path: str, issues: list[ConfigIssue]) -> None:

@@ -9,6 +9,7 @@ imports; the check looks the module up without importing it.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from typing import Any
 
 # class or reader name -> (module to find, pip package to install)
@@ -37,4 +38,31 @@ def missing_package(name: str, args: dict[str, Any]) -> tuple[str, str] | None:
             module, package = NEEDS[needed_by]
             if importlib.util.find_spec(module) is None:
                 return needed_by, package
+    return None
+
+
+# handler class -> (module it imports when it runs, pip package): MONAI's handlers import these lazily,
+# so a missing one passes every signature check and fails at the first event (MLFlowHandler at STARTED).
+HANDLER_NEEDS: dict[str, tuple[str, str]] = {
+    "MLFlowHandler": ("mlflow", "mlflow"),
+    "ClearMLHandler": ("clearml", "clearml"),
+    "ClearMLStatsHandler": ("clearml", "clearml"),
+    "ClearMLImageHandler": ("clearml", "clearml"),
+    "TensorBoardHandler": ("tensorboard", "tensorboard"),
+    "TensorBoardStatsHandler": ("tensorboard", "tensorboard"),
+    "TensorBoardImageHandler": ("tensorboard", "tensorboard"),
+}
+
+
+def is_installed(module: str) -> bool:
+    """Whether ``module`` can be imported here, found without importing it."""
+    return importlib.util.find_spec(module) is not None
+
+
+def missing_handler_package(name: str, installed: Callable[[str], bool] = is_installed) -> str | None:
+    """The pip package a handler class needs and this environment lacks, or None."""
+    if name in HANDLER_NEEDS:
+        module, package = HANDLER_NEEDS[name]
+        if not installed(module):
+            return package
     return None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -81,3 +83,14 @@ def issues_from_validation(error: ValidationError, file: str) -> list[ConfigIssu
             message = f"{item['msg']}, got {_describe(given)}"
         issues.append(ConfigIssue(file, path, message, hint))
     return issues
+
+
+def render_warnings(issues: Sequence[ConfigIssue]) -> list[str]:
+    """One text per warning, each hint shown once: after the last warning that carries it.
+
+    A Clara 4.x MMAR has a legacy name in many places, and every one of those warnings gives the same
+    remedy (``mmar migrate``); nineteen copies of it hide the warnings themselves.
+    """
+    last_with: dict[str, int] = {issue.hint: index for index, issue in enumerate(issues) if issue.hint}
+    return [issue.render() if last_with.get(issue.hint or "") == index else replace(issue, hint=None).render()
+            for index, issue in enumerate(issues)]

@@ -3,7 +3,7 @@
 The run's life lives in :class:`~runner.workflow.session.RunSession`; this is its observer. It
 begins before the session's manifest says ``running`` (so the manifest names the MLflow run, and an
 unreachable server stops the run before anything is written), logs what the ignite engines report,
-and mirrors the session's end: completed -> FINISHED, failed -> FAILED, preempted -> KILLED (the
+and mirrors the session's end: completed -> FINISHED, failed -> FAILED, preempted and interrupted -> KILLED (the
 resumed run continues the same MLflow run: its id is in the resume checkpoint, as text).
 """
 
@@ -20,7 +20,7 @@ from runner.tracking.options import TrackingOptions
 
 logger = logging.getLogger(__name__)
 
-END_STATUS = {"completed": "FINISHED", "failed": "FAILED", "preempted": "KILLED", "discarded": "FAILED"}
+END_STATUS = {"completed": "FINISHED", "failed": "FAILED", "preempted": "KILLED", "interrupted": "KILLED", "discarded": "FAILED"}
 ARTIFACT_NAMES = ("train_stats.json",)
 
 

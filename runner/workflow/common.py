@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from runner import collector
@@ -82,3 +83,25 @@ def datalist_digests(builder: Builder) -> dict[str, str]:
             if file.is_file():
                 found[section] = file_digest(file)
     return found
+
+
+def cpus_available() -> int:
+    """CPUs this process may run on (its affinity: a container's or taskset's limit), as torch counts them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def note_worker_count(builder: Builder, is_main: bool = True) -> None:
+    """Say once when the DataLoaders ask for more workers than there are CPUs (torch would say it per loader).
+
+    The count is the config's: workers decide which random draws each batch gets, so capping them here
+    would make the same config train differently on another machine.
+    """
+    asked = {section: getattr(builder.built(section, "dataloader"), "num_workers", 0) or 0 for section in ("train", "validate")}
+    most = max(asked.values())
+    cpus = cpus_available()
+    if is_main and most > cpus:
+        logger.warning("num_workers %d is more than the %d CPU(s) this process may use: data loading may be slow "
+                       "(--set num_workers=%d; the count is part of the run, so it is not changed for you)", most, cpus, cpus)

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from runner.errors import PREEMPTED_EXIT, ConfigError, ConfigIssue
+from runner.errors import INTERRUPTED_EXIT, PREEMPTED_EXIT, ConfigError, ConfigIssue
 from runner.run_spec import RunSpec, torchrun_argv
 from runner.workflow.torchrun_output import TorchrunOutput
 
@@ -64,7 +64,8 @@ def launch(spec: RunSpec) -> int:
     """Run ``spec`` under torchrun on this node; return the exit code to end with.
 
     That is the failing worker's (2 for bad input), not torchrun's 1, and its error is printed once
-    without torchrun's report (:mod:`runner.workflow.torchrun_output`); 75 when SIGTERM stopped the job.
+    without torchrun's report (:mod:`runner.workflow.torchrun_output`); 75 when SIGTERM stopped the job,
+    130 when Ctrl-C did.
     """
     nnodes = spec.nodes.nnodes
     command = torchrun_argv(spec, sys.executable, _free_port())
@@ -78,21 +79,31 @@ def launch(spec: RunSpec) -> int:
     output = TorchrunOutput(_to_stderr)
     reader = threading.Thread(target=lambda: [output.feed(line) for line in child.stderr or ()], daemon=True)
     reader.start()
-    terminated = []
+    received: list[int] = []
 
-    def forward(signum: int, frame: object) -> None:
-        # Stay alive while the workers finish their step and write the resume checkpoint.
-        terminated.append(signum)
-        child.send_signal(signum)
+    def on_signal(signum: int, frame: object) -> None:
+        # Stay alive while the workers finish their step and write the resume checkpoint. SIGTERM may
+        # come to this process alone (a container's PID 1): pass it on. Ctrl-C reaches the terminal's
+        # whole process group, torchrun and its workers included: passing it on would be a second one.
+        received.append(signum)
+        if signum == signal.SIGTERM:
+            child.send_signal(signum)
 
-    previous = signal.signal(signal.SIGTERM, forward)
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         child.wait()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     reader.join()
-    code = output.finish(child.returncode)
-    return PREEMPTED_EXIT if terminated and code != 0 else code
+    return stopped_exit_code(output.finish(child.returncode), received)
+
+
+def stopped_exit_code(code: int, received: list[int]) -> int:
+    """The launcher's exit code: 130 for a job Ctrl-C stopped, 75 for one SIGTERM stopped, else the workers'."""
+    if code == 0 or not received:
+        return code
+    return INTERRUPTED_EXIT if signal.SIGINT in received else PREEMPTED_EXIT
 
 
 def _to_stderr(text: str) -> None:

@@ -20,13 +20,24 @@ from runner.components.check import check_mmar
 from runner.components.saved_models import model_entry_path
 from runner.config.load import LoadedConfig
 from runner.config.models import EvalConfig
+from runner.config.report import render_warnings
 from runner.determinism import apply_determinism, prepare_process_env
 from runner.errors import MmarRunnerError, RunFailedError
 from runner.legacy.clara_code import mmar_code
 from runner.manifest import manifest_base, model_state, weights_digest
+from runner.mmar import resolve_in_mmar
 from runner.run_spec import RunSpec
 from runner.tracking.training import RunTracking
-from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
+from runner.workflow.common import (
+    call_user,
+    datalist_digests,
+    is_engine,
+    note_worker_count,
+    pick_device,
+    seed_datasets,
+    settings_for,
+)
+from runner.workflow.provenance import report_checkpoint
 from runner.workflow.session import RunSession
 
 logger = logging.getLogger(__name__)
@@ -62,8 +73,8 @@ def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
                               hint=f"pass -c {loaded.kind.default_file}")
     prepare_process_env()
     warnings = check_mmar(loaded)
-    for warning in warnings:
-        logger.warning("%s", warning.render())
+    for line in render_warnings(warnings):
+        logger.warning("%s", line)
     device = pick_device(loaded.model.use_gpu)
     amp = bool(loaded.model.amp and device.type == "cuda")
     out_dir = eval_output_dir(loaded)
@@ -76,10 +87,12 @@ def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
         network = builder.get("validate", "model")
         evaluator = builder.get("validate", "evaluator")
         seed_datasets(builder, loaded.seed)
+        note_worker_count(builder)
         if not is_engine(evaluator):
             raise RunFailedError(f"{type(evaluator).__name__} is not an ignite engine; {command} runs evaluators only")
         base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied)
-        base.update(model={"entry": model_entry_path(loaded.model), "source": _describe_source(loaded.model)})
+        base.update(model={"entry": model_entry_path(loaded.model), "source": _describe_source(loaded.model),
+                           "checkpoint": _checkpoint_origin(loaded)})
         if spec.tracking.enabled:
             session.tracking = RunTracking(spec.tracking)
             base["tracking"] = session.tracking.begin(loaded.mmar.root.name, base, loaded.variables, loaded.overrides, loaded.resolved)
@@ -105,6 +118,13 @@ def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
 def _describe_source(config: EvalConfig) -> str:
     entry = config.enabled_model
     return getattr(entry, "ts_path", None) or getattr(entry, "ckpt_path", None) or f"component {entry.label}"
+
+
+def _checkpoint_origin(loaded: LoadedConfig) -> dict[str, Any] | None:
+    """The checkpoint file the model entry reads and the run that wrote it (None: a component model, or no such file)."""
+    entry = loaded.model.enabled_model if isinstance(loaded.model, EvalConfig) else None
+    source = getattr(entry, "ckpt_path", None)  # a TorchScript file is mmar export's, which names its checkpoint inside
+    return report_checkpoint(resolve_in_mmar(loaded.mmar.root, source)) if isinstance(source, str) else None
 
 
 def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:

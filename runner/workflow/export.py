@@ -24,6 +24,7 @@ from runner.legacy.clara_code import mmar_code
 from runner.manifest import file_digest, model_state, weights_digest
 from runner.mmar import resolve_in_mmar
 from runner.workflow.common import settings_for
+from runner.workflow.provenance import report_checkpoint
 from runner.workflow.session import RunSession
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,9 @@ def export_torchscript(loaded: LoadedConfig, checkpoint: str | None = None, outp
         shape = input_shape or _default_shape(network)
         sample = torch.randn(shape, generator=torch.Generator().manual_seed(0))
         compiled, method = _compile(network, sample)
+        origin = report_checkpoint(ckpt_path)
         metadata = {"checkpoint": str(ckpt_path), "checkpoint_digest": file_digest(ckpt_path),
+                    "checkpoint_written_by": origin["written_by"] if origin else None,
                     "weights_digest": weights_digest(model_state(network)), "method": method, "input_shape": shape}
         write_atomic(out_path, lambda tmp: torch.jit.save(compiled, str(tmp), _extra_files={EXTRA_FILE: json.dumps(metadata)}))
         difference, identical = _compare(network, out_path, sample) if verify else (float("nan"), False)

@@ -4,7 +4,7 @@ A resume checkpoint (``<MMAR_CKPT_DIR>/resume/ckpt-<iteration>.pt``) holds every
 the run depends on: model, optimizer, scheduler, AMP scaler, engine position, the run record, the
 evaluator's best metric, the checkpoint savers' bookkeeping, every global RNG state, and the data
 RNG states (DataLoader generators, random transforms) as they were when the current epoch started.
-One is written on SIGTERM, after the step in progress, and at the end of an epoch once
+One is written on SIGTERM or Ctrl-C (SIGINT), after the step in progress, and at the end of an epoch once
 ``MMAR_RESUME_EVERY_S`` seconds (default 60) have passed since the last one: with short epochs a
 checkpoint per epoch would cost a few percent of the run (torch.save of model and optimizer takes
 tens of milliseconds for the demo's 14 MB, and grows with the model), while a hard kill (SIGKILL, a
@@ -75,22 +75,44 @@ def checkpoint_interval(environ: Mapping[str, str] = os.environ) -> float:
     return value
 
 
+STOP_SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
+STOP_LINES = {"SIGTERM": "SIGTERM: finishing the current step, then writing a resume checkpoint",
+              "SIGINT": "Ctrl-C: finishing the current step, then writing a resume checkpoint"}
+
+
 @contextmanager
-def sigterm_requests_checkpoint(keeper: ResumeKeeper) -> Iterator[None]:
-    """While training, SIGTERM asks for a checkpoint after the current step instead of killing the process."""
-    def on_sigterm(signum: int, frame: Any) -> None:
-        logger.warning("SIGTERM: finishing the current step, then writing a resume checkpoint")
+def signals_request_checkpoint(keeper: ResumeKeeper, escalate: bool = True) -> Iterator[None]:
+    """While training, SIGTERM and Ctrl-C (SIGINT) ask for a checkpoint after the current step instead of killing the process.
+
+    The first signal names how the run ends (``preempted`` or ``interrupted``). With ``escalate``, a
+    second Ctrl-C stops at once (Python's KeyboardInterrupt); under torchrun it must not, since the
+    agent forwards the Ctrl-C its whole process group already received, a second one by design.
+    """
+    owner = os.getpid()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if os.getpid() != owner:
+            return  # a DataLoader worker forked with this handler: a terminal's Ctrl-C reaches it too; the main process decides
+        name = STOP_SIGNALS[signal.Signals(signum)]
+        if keeper.stop_signal is None:
+            logger.warning("%s%s", STOP_LINES[name], " (Ctrl-C again stops at once)" if escalate and name == "SIGINT" else "")
+            keeper.stop_signal = name
+        elif escalate and name == "SIGINT":
+            raise KeyboardInterrupt
         keeper.signalled = True  # the ranks agree on what to do at the next step's end (ResumeKeeper)
 
+    previous: dict[signal.Signals, Any] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, on_signal)
     except ValueError:  # not the main thread (in-process test runners): no signal handling
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class ResumeKeeper:
@@ -108,8 +130,9 @@ class ResumeKeeper:
         self.tracking_run_id: str | None = None  # the MLflow run a resumed run continues (text, like all of a checkpoint)
         self.last_saved: Path | None = None
         self.is_main = is_main
-        self.signalled = False  # this process got SIGTERM; set by the signal handler only, never cleared
+        self.signalled = False  # this process got SIGTERM or Ctrl-C; set by the signal handler only, never cleared
         self.preempted = False  # every rank agreed to stop here after writing a resume checkpoint
+        self.stop_signal: str | None = None  # "SIGTERM" or "SIGINT": which signal asked this process to stop
         self.every_s = every_s
         self._clock = clock
         self._last_saved = clock()
@@ -153,7 +176,8 @@ class ResumeKeeper:
         stop, due = _any_rank(self.signalled, self.due())
         if _ending(engine):
             if stop and self.is_main:
-                logger.warning("SIGTERM in the last epoch: finishing the run instead of writing a resume checkpoint")
+                logger.warning("%s in the last epoch: finishing the run instead of writing a resume checkpoint",
+                               "Ctrl-C" if self.stop_signal == "SIGINT" else "SIGTERM")
             return  # nothing left to resume: a checkpoint here would only make a restart train the run again
         if stop:
             self._stop(engine)

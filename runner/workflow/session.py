@@ -4,14 +4,20 @@
 so these hold for all of them, once:
 
 * **One run per folder.** The folder is locked for the session (:mod:`runner.workflow.lock`).
-* **The manifest moves running -> completed | failed | preempted** and is never left at
-  ``running`` by a run that ended: an exception that leaves the session marks it failed. A failed
+* **The manifest moves running -> completed | failed | preempted | interrupted** and is never left
+  at ``running`` by a run that ended: an exception that leaves the session marks it failed, Ctrl-C
+  (KeyboardInterrupt) interrupted. ``preempted`` (SIGTERM) and ``interrupted`` (Ctrl-C) runs wrote a
+  resume checkpoint when they could, and the same command continues either. A failed
   manifest is written even on a full disk: a small reserve file, made when the session starts, is
   given up for it, and if that is not enough a shorter manifest is tried, then one written over
   the running manifest's own blocks.
 * **Bad input leaves nothing behind.** When a run ends with exit 2 (a problem found after it
   started: a broken BYOC contract at the first iteration, a refused resume), every file it created
   is removed, and no manifest is written: the folder is as it was, earlier runs' files included.
+* **Earlier runs' manifests are kept.** The manifest a run replaces is first copied to
+  ``history/<stem>.<its started_at>.json``, so a failed run never loses the record of a good one,
+  and a checkpoint's bytes can be traced to the run that wrote them (:mod:`runner.workflow.provenance`).
+* **A failed run leaves no empty TensorBoard event files** (:mod:`runner.workflow.event_files`).
 * **Whole-file writes are atomic**, the runner's own and those of handlers inside the run
   (:mod:`runner.workflow.atomic_open`); a full or read-only disk is reported as such (exit 1).
 
@@ -27,13 +33,15 @@ import shutil
 from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from runner.errors import BAD_INPUT_EXIT, MmarRunnerError, OutputWriteError, PreemptedError, first_line
 from runner.jsonio import write_atomic, write_json_atomic
 from runner.manifest import MANIFEST_VERSION
 from runner.workflow.atomic_open import atomic_writes_under
+from runner.workflow.event_files import remove_empty_event_files
 from runner.workflow.lock import LOCK_NAME, FolderLock
+from runner.workflow.provenance import HISTORY_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,7 @@ RESERVE_NAME = ".mmar-reserve"
 RESERVE_BYTES = 256 * 1024  # a failed manifest is a few kB; this leaves room for a long error and warnings
 Signature = tuple[int, int, int]
 HOUSEKEEPING = (LOCK_NAME, RESERVE_NAME)
+StopStatus = Literal["preempted", "interrupted"]
 
 
 def file_signature(path: Path) -> Signature:
@@ -56,7 +65,7 @@ class RunSession:
     """``with RunSession(folder, "run_manifest.json", "train") as session:`` around one run.
 
     Call :meth:`start` with the facts known before the run (the manifest's base), then exactly one
-    of :meth:`complete`, :meth:`fail` or :meth:`preempt`; or let an exception leave the block.
+    of :meth:`complete`, :meth:`fail` or :meth:`stop`; or let an exception leave the block.
     """
 
     def __init__(self, folder: Path, manifest_name: str | None, command: str, *, is_main: bool = True, lock: bool = True,
@@ -104,6 +113,9 @@ class RunSession:
             return  # already said how it ended (preempted, failed)
         if isinstance(exc, PreemptedError):
             return
+        if isinstance(exc, KeyboardInterrupt) and self.status == "running":
+            self.stop("interrupted", {"resume_checkpoint": None})  # Ctrl-C outside the steps that can checkpoint
+            return
         bad_input = isinstance(exc, MmarRunnerError) and exc.exit_code == BAD_INPUT_EXIT
         if bad_input or self.status == "new":
             self.discard()
@@ -119,6 +131,10 @@ class RunSession:
         if self.is_main and self.manifest_path is not None:
             if self.manifest_path.is_file():
                 self._previous_manifest = self.manifest_path.read_bytes()  # put back if the run turns out to be bad input
+                try:
+                    self._keep_in_history(self._previous_manifest)
+                except (OSError, OutputWriteError) as exc:  # a full disk: the run says so at its first real write
+                    logger.warning("could not keep the previous manifest in %s: %s", self.folder / HISTORY_DIR, first_line(exc))
             self._write({**self.base, "status": "running"})
 
     def complete(self, fields: Mapping[str, Any]) -> Path | None:
@@ -130,9 +146,13 @@ class RunSession:
         return self.manifest_path
 
     def preempt(self, fields: Mapping[str, Any]) -> None:
-        self.status = "preempted"
+        self.stop("preempted", fields)
+
+    def stop(self, status: StopStatus, fields: Mapping[str, Any]) -> None:
+        """The run stopped on a signal and can continue: ``preempted`` (SIGTERM) or ``interrupted`` (Ctrl-C)."""
+        self.status = status
         if self.is_main:
-            manifest = {**self.base, "status": "preempted", **fields}
+            manifest = {**self.base, "status": status, **fields}
             self._write(manifest)
             self._tell_tracking(manifest)
 
@@ -146,6 +166,7 @@ class RunSession:
         if not self.is_main:
             return
         self._drop_reserve()
+        remove_empty_event_files(self.written())
         full = {**self.base, "status": "failed", "error": error, **(fields or {})}
         short = {key: self.base[key] for key in ("command", "started_at", "mmar_root", "config_digest") if key in self.base}
         try:
@@ -188,6 +209,8 @@ class RunSession:
         for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
             if path == self.manifest_path or (path.parent == self.folder and path.name in HOUSEKEEPING):
                 continue
+            if path.parent == self.folder / HISTORY_DIR:
+                continue  # earlier runs' manifests, not this run's outputs
             if self._before.get(path) != file_signature(path):
                 found.append(path)
         return found
@@ -197,6 +220,23 @@ class RunSession:
         return path.is_file() and self._before.get(path) != file_signature(path)
 
     # ---- internals --------------------------------------------------------------------------
+    def _keep_in_history(self, previous: bytes) -> Path | None:
+        """Copy the manifest this run replaces to history/, named by when that run started."""
+        if self.manifest_path is None:
+            return None
+        stamp = _started_stamp(previous) or str(self._before.get(self.manifest_path, (0, 0, 0))[1])
+        history = self.folder / HISTORY_DIR
+        target = history / f"{self.manifest_path.stem}.{stamp}.json"
+        if target.is_file() and target.read_bytes() == previous:
+            return target  # kept already (a refused run put it back, and this one replaces it again)
+        count = 1
+        while target.exists():
+            count += 1
+            target = history / f"{self.manifest_path.stem}.{stamp}-{count}.json"
+        history.mkdir(exist_ok=True)
+        write_atomic(target, lambda tmp: tmp.write_bytes(previous))
+        return target
+
     def _write(self, manifest: Mapping[str, Any]) -> None:
         if self.manifest_path is not None:
             write_json_atomic(self.manifest_path, {"manifest_version": MANIFEST_VERSION, **manifest})
@@ -239,3 +279,22 @@ class RunSession:
                 handle.truncate()
         except OSError as exc:
             logger.error("could not record the failure in %s: %s", self.manifest_path, first_line(exc))
+
+
+def _started_stamp(manifest: bytes) -> str | None:
+    """``started_at`` of a manifest as a file-name part (20261201T044516Z), sorting as time does; None if unreadable."""
+    try:
+        started = json.loads(manifest).get("started_at")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(started, str) or not started:
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y%m%dT%H%M%S") + f"{moment.microsecond:06d}Z"

@@ -16,12 +16,14 @@ from collections.abc import Callable
 
 AGENT_LOG = re.compile(r"^[WEIF]\d{4} \S+ \d+ .*torch/distributed/")
 AGENT_FAILURE = "torch.distributed.elastic.multiprocessing.errors.ChildFailedError"
+AGENT_SIGNAL = "torch.distributed.elastic.multiprocessing.api.SignalException"  # the agent itself got Ctrl-C/SIGTERM
 ROOT_CAUSE = "Root Cause (first observed failure):"
 RANK = re.compile(r"^\s*rank\s*:\s*(\d+)")
 EXIT_CODE = re.compile(r"^\s*exitcode\s*:\s*(-?\d+)")
 WORKER_ERROR = re.compile(r"^error: rank (\d+): ")
 STOPPING_OTHERS = "closing signal SIGTERM"
 SIGTERM_WARNING = "warning: SIGTERM: finishing the current step"
+STOP_WARNINGS = (SIGTERM_WARNING, "warning: Ctrl-C: finishing the current step")  # every rank says it; once is enough
 
 
 class TorchrunOutput:
@@ -37,6 +39,7 @@ class TorchrunOutput:
         self.root_rank: int | None = None
         self.root_exit: int | None = None
         self._reading_root = False
+        self._said: set[str] = set()
 
     def feed(self, line: str) -> None:
         text = line.rstrip("\n")
@@ -49,7 +52,7 @@ class TorchrunOutput:
                 block, self._traceback = self._traceback, None
                 if text.startswith(AGENT_FAILURE):
                     self._in_report = True
-                else:
+                elif not text.startswith(AGENT_SIGNAL):  # the workers say how they stopped
                     self._pass("".join(block))
             return
         if text.startswith("Traceback (most recent call last):"):
@@ -60,6 +63,10 @@ class TorchrunOutput:
             return
         if self._agent_stopping and text.startswith(SIGTERM_WARNING):
             return  # the agent stopping the other workers, not a preemption
+        if text.startswith(STOP_WARNINGS):
+            if text in self._said:
+                return
+            self._said.add(text)
         found = WORKER_ERROR.match(text)
         if found:
             self._error_rank = int(found.group(1))
@@ -76,8 +83,12 @@ class TorchrunOutput:
         if self._traceback:
             self._pass("".join(self._traceback))
         ranks = [self.root_rank] if self.root_rank in self._errors else sorted(self._errors)
+        shown: set[str] = set()
         for rank in ranks:
-            self._pass("".join(self._errors[rank]))
+            text = WORKER_ERROR.sub("error: ", "".join(self._errors[rank]), count=1)
+            if text not in shown:  # every rank stopped by one Ctrl-C says the same: once, by the lowest rank
+                shown.add(text)
+                self._pass("".join(self._errors[rank]))
         if returncode != 0 and self.root_exit is not None and self.root_exit > 0:
             return self.root_exit
         return returncode

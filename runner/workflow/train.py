@@ -20,6 +20,7 @@ from typing import Any
 from runner.components.build import Builder
 from runner.components.check import check_mmar
 from runner.config.load import LoadedConfig
+from runner.config.report import render_warnings
 from runner.determinism import (
     DeterminismSettings,
     apply_determinism,
@@ -27,12 +28,22 @@ from runner.determinism import (
     prepare_process_env,
     read_back_flags,
 )
-from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, PreemptedError, RunFailedError, first_line
+from runner.errors import (
+    BAD_INPUT_EXIT,
+    ConfigError,
+    ConfigIssue,
+    MmarRunnerError,
+    PreemptedError,
+    RunFailedError,
+    RunInterruptedError,
+    first_line,
+)
 from runner.jsonio import write_atomic, write_json_atomic
 from runner.legacy.clara_code import mmar_code
 from runner.manifest import (
     MANIFEST_NAME,
     TRAIN_STATS_NAME,
+    file_digest,
     file_digests,
     manifest_base,
     model_state,
@@ -43,10 +54,19 @@ from runner.manifest import (
 from runner.mmar import resolve_in_mmar
 from runner.run_spec import RunSpec
 from runner.tracking.training import RunTracking
-from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
+from runner.workflow.common import (
+    call_user,
+    datalist_digests,
+    is_engine,
+    note_worker_count,
+    pick_device,
+    seed_datasets,
+    settings_for,
+)
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
-from runner.workflow.resume import ResumeKeeper, checkpoint_interval, sigterm_requests_checkpoint
+from runner.workflow.provenance import checkpoint_origin, report_checkpoint
+from runner.workflow.resume import ResumeKeeper, checkpoint_interval, signals_request_checkpoint
 from runner.workflow.resume_store import RunInputs, find_resume, refuse_finished, resume_dir
 from runner.workflow.session import RunSession
 
@@ -56,6 +76,7 @@ FINAL_MODEL = "final_model.pt"
 BEST_MODEL = "model.pt"
 TRAIN_STATS = TRAIN_STATS_NAME
 TENSORBOARD_EVENTS = "events.out.tfevents."  # how every TensorBoard event file's name begins
+MODEL_SUFFIXES = (".pt", ".pth", ".ckpt", ".ts")
 
 
 @dataclass(frozen=True)
@@ -87,16 +108,16 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
         RunLockedError: another run holds the output folder.
         RunFailedError: training failed; the manifest then says ``status: "failed"``.
         PreemptedError: stopped on SIGTERM after writing a resume checkpoint (exit 75).
+        RunInterruptedError: stopped on Ctrl-C (SIGINT), after writing one when the step could finish (exit 130).
     """
     spec = spec or spec_of(loaded, "train")
     command = spec.command
     prepare_process_env()
     resume_every_s = checkpoint_interval()
     warnings = check_mmar(loaded)
-    if command == "finetune":
-        require_checkpoint_loader(loaded)
-    for warning in warnings:
-        logger.warning("%s", warning.render())
+    finetuned_from = require_checkpoint_loader(loaded) if command == "finetune" else None
+    for line in render_warnings(warnings):
+        logger.warning("%s", line)
     if loaded.search_point:
         logger.info("AutoML search space: training the point %s (pick another with --set NAME=VALUE)", loaded.search_point)
     settings = settings_for(loaded)
@@ -113,11 +134,14 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
         flags = apply_determinism(settings)
         builder = Builder(loaded, device=device, amp=amp, rank=context.rank, world_size=context.world_size)
         trainer = _build_trainer(builder, context)
+        note_worker_count(builder, context.is_main)
         base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied,
                              world_size=context.world_size)
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
                            "kind": "ignite" if is_engine(trainer) else "bring-your-own"}
         base["world_size"] = context.world_size
+        if finetuned_from is not None and context.is_main:
+            base["finetuned_from"] = report_checkpoint(finetuned_from)
         record = RunRecord()
         keeper = _resume_keeper(loaded, builder, trainer, record, base, context.is_main, resume_every_s, spec.fresh)
         if keeper is not None and keeper.resumed_from is not None:
@@ -127,24 +151,26 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
             session.tracking = _track(spec, loaded, base, trainer, record, keeper)
         session.start(base)
         try:
-            with sigterm_requests_checkpoint(keeper) if keeper else nullcontext():
+            with signals_request_checkpoint(keeper, escalate=not context.distributed) if keeper else nullcontext():
                 network = _run(trainer, builder)
         except MmarRunnerError as exc:
             if exc.exit_code != BAD_INPUT_EXIT and context.is_main:
+                close_event_writers(builder)  # what they hold reaches the files before the empty ones are removed
                 session.fail(exc.message, record.summary())
             raise  # bad input (a BYOC contract broken at the first iteration): the session removes what the run wrote
+        except KeyboardInterrupt:
+            session.stop("interrupted", {**record.summary(), "resume_checkpoint": None})
+            raise RunInterruptedError(f"interrupted (Ctrl-C) after iteration {record.iterations}, before a resume checkpoint "
+                                      "was written", hint="run the same command again to start over") from None
         if keeper is not None and keeper.preempted:
-            session.preempt({**record.summary(), "resume_checkpoint": str(keeper.last_saved or "")})
-            barrier_and_destroy(context)
-            raise PreemptedError(f"stopped on SIGTERM after iteration {record.iterations}; a resume checkpoint is in "
-                                 f"{resume_dir(ckpt_dir)}", hint="run the same command again to continue")
+            _stop_on_signal(session, keeper, record, context)
         duration = time.perf_counter() - started
         state = model_state(network)
         digest = weights_digest(state)
         final_model = ckpt_dir / FINAL_MODEL
         if context.is_main and not session.wrote(final_model):
             _save_checkpoint({"model": state, "train_conf": loaded.resolved}, final_model)
-        best_model = ckpt_dir / BEST_MODEL if session.wrote(ckpt_dir / BEST_MODEL) else None
+        best_model = _best_model(session, ckpt_dir, context.is_main)
         if context.is_main:
             write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
         logdir = tensorboard_logdir(ckpt_dir, session.wrote) if context.is_main else None
@@ -160,6 +186,7 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
                 "best_model": str(best_model) if best_model else None,
                 "train_stats": str(ckpt_dir / TRAIN_STATS),
             },
+            "output_digests": _output_digests(session, ckpt_dir) if context.is_main else {},
         })
         if context.is_main:
             shutil.rmtree(resume_dir(ckpt_dir), ignore_errors=True)  # done: the next run in this folder starts afresh
@@ -174,6 +201,19 @@ def tensorboard_logdir(ckpt_dir: Path, wrote: Callable[[Path], bool]) -> Path | 
     if not ckpt_dir.is_dir():
         return None
     return ckpt_dir if any(wrote(path) for path in ckpt_dir.rglob(f"{TENSORBOARD_EVENTS}*")) else None
+
+
+def _stop_on_signal(session: RunSession, keeper: ResumeKeeper, record: RunRecord, context: DistContext) -> None:
+    """End a run a signal stopped after its resume checkpoint: manifest ``preempted`` (SIGTERM) or ``interrupted`` (Ctrl-C)."""
+    interrupted = keeper.stop_signal == "SIGINT"
+    session.stop("interrupted" if interrupted else "preempted",
+                 {**record.summary(), "resume_checkpoint": str(keeper.last_saved or "")})
+    barrier_and_destroy(context)
+    where = f"after iteration {record.iterations}; a resume checkpoint is in {keeper.folder}"
+    hint = "run the same command again to continue (--fresh starts over)"
+    if interrupted:
+        raise RunInterruptedError(f"interrupted (Ctrl-C) {where}", hint=hint)
+    raise PreemptedError(f"stopped on SIGTERM {where}", hint=hint)
 
 
 def _resume_keeper(loaded: LoadedConfig, builder: Builder, trainer: Any, record: RunRecord, base: dict[str, Any],
@@ -210,8 +250,37 @@ def _track(spec: RunSpec, loaded: LoadedConfig, base: dict[str, Any], trainer: A
     return tracking
 
 
-def require_checkpoint_loader(loaded: LoadedConfig) -> None:
-    """Fine-tuning means an enabled CheckpointLoader in train.handlers whose checkpoint exists."""
+def close_event_writers(builder: Builder) -> None:
+    """Close the config's TensorBoard handlers' writers (MONAI's ``close()``): their files are complete on disk."""
+    for section in ("train", "validate"):
+        for handler in builder.built(section, "handlers") or []:
+            close = getattr(handler, "close", None)
+            if callable(close) and type(handler).__name__.startswith("TensorBoard"):
+                try:
+                    close()
+                except Exception as exc:  # noqa: BLE001 - the run failed already; this must not hide why
+                    logger.debug("closing %s: %s", type(handler).__name__, first_line(exc))
+
+
+def _best_model(session: RunSession, ckpt_dir: Path, is_main: bool) -> Path | None:
+    """model.pt when this run wrote it; one left by an earlier run is not this run's best, and is said to be so."""
+    path = ckpt_dir / BEST_MODEL
+    if session.wrote(path):
+        return path
+    if is_main and path.is_file():
+        logger.warning("%s is not this run's: no key-metric checkpoint was saved, and the file is an earlier run's (%s)",
+                       path, checkpoint_origin(path).render())
+    return None
+
+
+def _output_digests(session: RunSession, ckpt_dir: Path) -> dict[str, str]:
+    """sha256 of each model file this run wrote, by path: how a later command tells which run wrote a checkpoint."""
+    return {str(path): file_digest(path) for path in session.written() if path.suffix in MODEL_SUFFIXES
+            and ckpt_dir / "resume" not in path.parents}
+
+
+def require_checkpoint_loader(loaded: LoadedConfig) -> Path:
+    """Fine-tuning means an enabled CheckpointLoader in train.handlers whose checkpoint exists; returns that file."""
     handlers = [(i, h) for i, h in enumerate(loaded.model.train.handlers) if h.label == "CheckpointLoader" and not h.disabled]
     if not handlers:
         raise ConfigError([ConfigIssue(loaded.file, "train.handlers", "finetune needs an enabled CheckpointLoader, and there is none",
@@ -219,9 +288,11 @@ def require_checkpoint_loader(loaded: LoadedConfig) -> None:
                                             '"args": {"load_path": "{MMAR_CKPT}", "load_dict": {"model": "@model"}}}')])
     index, handler = handlers[0]
     load_path = handler.args.get("load_path")
-    if isinstance(load_path, str) and not resolve_in_mmar(loaded.mmar.root, load_path).is_file():
+    path = resolve_in_mmar(loaded.mmar.root, load_path) if isinstance(load_path, str) else None
+    if path is None or not path.is_file():
         raise ConfigError([ConfigIssue(loaded.file, f"train.handlers[{index}].args.load_path", f"checkpoint {load_path} not found",
                                        hint="train first, or --set MMAR_CKPT=path/to/model.pt")])
+    return path
 
 
 def _build_trainer(builder: Builder, context: DistContext | None = None) -> Any:

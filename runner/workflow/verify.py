@@ -9,7 +9,9 @@ threads, determinism flags, world size.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -113,7 +115,9 @@ def verify(spec: RunSpec, iterations: int | None = DEFAULT_VERIFY_ITERATIONS, ke
 
     The MMAR is checked here first, so bad input is exit 2 before anything runs. The two runs live
     under one folder (``keep``, or a new temporary one) in a :class:`RunSession`: held while they
-    run, and removed again when they fail, so a failed verify leaves no folder behind.
+    run, and removed again when they fail, so a failed verify leaves no folder behind. Without
+    ``keep`` the temporary folder goes when verify ends, whatever the outcome, with what the runs
+    wrote to their temp folder (TMPDIR points inside it); the manifests returned are then none.
 
     Raises:
         ConfigError: bad input (exit 2), found by the check or by a run.
@@ -129,22 +133,37 @@ def verify(spec: RunSpec, iterations: int | None = DEFAULT_VERIFY_ITERATIONS, ke
     one_run = replace(spec, command="train", max_iterations=iterations, processes=None, nodes=NodeLayout(), tracking=tracking)
     base = keep if keep is not None else Path(tempfile.gettempdir()) / f"mmar-verify-{secrets.token_hex(4)}"
     manifests = []
-    with RunSession(base, None, "verify"), _ending(parent):
-        for index in (1, 2):
-            out = base / f"run{index}"
-            words = [sys.executable, "-m", "runner", *worker_argv(one_run.with_sets(f"MMAR_CKPT_DIR={out}"))]
-            done = subprocess.run(words, capture_output=True, text=True)
-            if done.returncode != 0:
-                tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-                if done.returncode == BAD_INPUT_EXIT:
-                    raise MmarRunnerError(f"run {index} of mmar verify refused its input:\n{tail}")
-                raise RunFailedError(f"run {index} of mmar verify failed (exit {done.returncode}):\n{tail}")
-            manifests.append(out / MANIFEST_NAME)
-        comparison = compare(load_manifest(manifests[0]), load_manifest(manifests[1]))
-        if parent is not None:
-            verdict = "bit-identical" if comparison.identical else f"diverged: first tensor {comparison.first_diverging_tensor}"
-            parent.tags({"mmar.verify": verdict, "mmar.weights_digest": str(comparison.digest or "")})
-    return comparison, manifests
+    try:
+        with RunSession(base, None, "verify"), _ending(parent):
+            comparison = _train_twice_and_compare(one_run, base, manifests, parent)
+    finally:
+        if keep is None:
+            shutil.rmtree(base, ignore_errors=True)  # nothing left in the temp folder; --keep keeps both runs
+    return comparison, manifests if keep is not None else []
+
+
+def _train_twice_and_compare(one_run: RunSpec, base: Path, manifests: list[Path], parent: MlflowRun | None) -> Comparison:
+    """The two runs, each with its own TMPDIR inside ``base``: what they put in a temp folder goes with it."""
+    scratch = base / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    for index in (1, 2):
+        out = base / f"run{index}"
+        words = [sys.executable, "-m", "runner", *worker_argv(one_run.with_sets(f"MMAR_CKPT_DIR={out}"))]
+        done = subprocess.run(words, capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            if done.returncode == BAD_INPUT_EXIT:
+                raise MmarRunnerError(f"run {index} of mmar verify refused its input:\n{tail}")
+            raise RunFailedError(f"run {index} of mmar verify failed (exit {done.returncode}):\n{tail}")
+        manifests.append(out / MANIFEST_NAME)
+    if not any(scratch.iterdir()):
+        scratch.rmdir()
+    comparison = compare(load_manifest(manifests[0]), load_manifest(manifests[1]))
+    if parent is not None:
+        verdict = "bit-identical" if comparison.identical else f"diverged: first tensor {comparison.first_diverging_tensor}"
+        parent.tags({"mmar.verify": verdict, "mmar.weights_digest": str(comparison.digest or "")})
+    return comparison
 
 
 def _parent_run(spec: RunSpec, name: str) -> MlflowRun | None:

@@ -10,6 +10,7 @@ import pytest
 
 from runner.config.load import load_train_config
 from runner.errors import RunFailedError
+from runner.workflow.event_files import event_records
 from runner.workflow.lock import LOCK_NAME
 from runner.workflow.train import run_training
 from tests.cli_helpers import invoke
@@ -101,3 +102,27 @@ def test_bad_input_on_a_second_run_keeps_the_first_runs_outputs(crashing_mmar: P
     after = {p.name: p.stat().st_mtime_ns for p in first.ckpt_dir.iterdir() if p.name != LOCK_NAME}
     assert after == before  # the lock file records who holds the folder; everything else is untouched
     assert json.loads(first.manifest_path.read_text())["status"] == "completed"
+
+
+def test_a_failed_run_keeps_the_good_runs_record_leaves_no_empty_event_files_and_export_names_the_run(
+        make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    def edit(config: dict) -> None:
+        config["crash_off"] = True
+        config["train"]["handlers"].append({"path": "crash.CrashAt", "disabled": "{crash_off}", "args": {"iteration": 1}})
+
+    root = make_mmar(edit=edit, custom={"crash.py": CRASH})
+    good = train(root)
+    good_manifest = good.manifest_path.read_text()
+    events_before = {p.name for p in good.ckpt_dir.glob("events.out.tfevents.*")}
+    with pytest.raises(RunFailedError, match="boom at iteration 1"):
+        train(root, "crash_off=False")  # validation never ran: its TensorBoard writer wrote nothing
+    assert json.loads(good.manifest_path.read_text())["status"] == "failed"
+    history = list((good.ckpt_dir / "history").iterdir())
+    assert [p.read_text() for p in history] == [good_manifest], "the good run's manifest is kept"
+    new_events = [p for p in good.ckpt_dir.glob("events.out.tfevents.*") if p.name not in events_before]
+    assert len(new_events) == 1 and event_records(new_events[0]) > 1, "only the failed run's training losses remain"
+
+    exported = invoke("export", str(root), "--set", *TINY_SET, "--output-path", str(tmp_path / "model.ts"), "--ignore-verify")
+    assert exported.exit_code == 0, exported.stderr
+    assert (f"checkpoint {good.ckpt_dir / 'model.pt'}: written by the train run started "
+            f"{json.loads(good_manifest)['started_at']} ({history[0]})") in exported.stderr

@@ -90,3 +90,14 @@ def test_diff_command(tmp_path: Path) -> None:
     assert same.returncode == 0 and same.stdout.splitlines()[-1] == "bit-identical: sha256:a"
     missing = run_cli("diff", str(tmp_path / "a.json"), str(tmp_path / "none.json"))
     assert missing.returncode == 2 and "run manifest not found" in missing.stderr
+
+
+def test_verify_without_keep_leaves_nothing_in_the_temp_folder(make_mmar: Callable[..., Path], tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = run_cli("verify", str(make_mmar()), "--iterations", "1", "--set", *TINY_SET, "epochs=1", env={"TMPDIR": str(scratch)},
+                   timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("bit-identical: ")
+    assert "manifests:     removed with both runs' outputs (--keep DIR keeps them)" in done.stdout
+    assert list(scratch.iterdir()) == [], "verify left files in the temp folder"

@@ -78,6 +78,18 @@ def test_cli_prints_the_manifests_and_needs_an_image(tmp_path: Path) -> None:
     assert invoke("k8s", str(tmp_path)).exit_code == 2
 
 
+def test_without_a_data_pvc_the_empty_data_volume_is_warned_about() -> None:
+    import yaml
+
+    without = invoke("k8s", str(DEMO_BUNDLE), "--image", "registry.example/spleen:1.0", "--out-pvc", "out")
+    assert without.exit_code == 0 and "warning: no --data-pvc: /data is an empty emptyDir" in without.stderr
+    volumes = {v["name"]: v for doc in yaml.safe_load_all(without.stdout) if doc and doc["kind"] == "Job"
+               for v in doc["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["data"].get("emptyDir") == {}, "the warning describes what is rendered"
+    with_data = invoke("k8s", str(DEMO_BUNDLE), "--image", "registry.example/spleen:1.0", "--out-pvc", "out", "--data-pvc", "data")
+    assert "--data-pvc" not in with_data.stderr and "/data is an empty" not in with_data.stderr
+
+
 # The Pod Security Standard "restricted" (kubernetes.io/docs/concepts/security/pod-security-standards), baseline rules included.
 RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
 

@@ -164,3 +164,63 @@ def test_other_ranks_touch_nothing(tmp_path: Path) -> None:
         session.start({})
         session.complete({})
     assert not (tmp_path / "out").exists()
+
+
+# ---- how a run ends, and what it leaves of earlier runs (issue 19, items 6 and 7) ------------------
+def test_ctrl_c_during_a_run_leaves_an_interrupted_manifest(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), RunSession(tmp_path, "run_manifest.json", "train") as session:
+        session.start({"command": "train"})
+        raise KeyboardInterrupt
+    assert manifest(tmp_path)["status"] == "interrupted" and manifest(tmp_path)["resume_checkpoint"] is None
+
+
+def test_a_failed_run_keeps_the_good_runs_manifest_in_the_history(tmp_path: Path) -> None:
+    good = '{"status": "completed", "started_at": "2026-12-01T04:45:16.123456+00:00"}'
+    (tmp_path / "run_manifest.json").write_text(good)
+    with pytest.raises(KeyError), RunSession(tmp_path, "run_manifest.json", "train") as session:
+        session.start({"command": "train"})
+        raise KeyError("boom")
+    assert manifest(tmp_path)["status"] == "failed"
+    kept = tmp_path / "history" / "run_manifest.20261201T044516123456Z.json"
+    assert kept.read_text() == good
+    assert [p.name for p in (tmp_path / "history").iterdir()] == [kept.name]
+
+
+def test_the_history_is_not_counted_among_a_runs_outputs_and_bad_input_leaves_none(tmp_path: Path) -> None:
+    (tmp_path / "run_manifest.json").write_text('{"status": "completed", "started_at": "2026-12-01T04:00:00+00:00"}')
+    with RunSession(tmp_path, "run_manifest.json", "train") as session:
+        session.start({})
+        assert session.written() == []
+        session.complete({})
+    with pytest.raises(ConfigError), RunSession(tmp_path, "run_manifest.json", "train") as session:
+        session.start({})
+        raise ConfigError([ConfigIssue("config_train.json", "epochs", "bad")])
+    assert len(list((tmp_path / "history").iterdir())) == 1, "the refused run added nothing to the history"
+
+
+def event_file(path: Path, records: int) -> Path:
+    """A TFRecord file of ``records`` records (CRCs not checked by the reader, zeros here)."""
+    import struct
+
+    data = b"".join(struct.pack("<Q", 5) + b"\0" * 4 + b"event" + b"\0" * 4 for _ in range(records))
+    path.write_bytes(data)
+    return path
+
+
+def test_a_failed_run_leaves_no_empty_event_files_and_keeps_those_with_data(tmp_path: Path) -> None:
+    with pytest.raises(RunFailedError), RunSession(tmp_path, "run_manifest.json", "train") as session:
+        session.start({})
+        event_file(tmp_path / "events.out.tfevents.1.host.1.0", 1)  # file_version only
+        event_file(tmp_path / "events.out.tfevents.1.host.1.1", 0)  # never flushed
+        kept = event_file(tmp_path / "events.out.tfevents.1.host.1.2", 3)  # file_version and two losses
+        raise RunFailedError("boom")
+    events = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("events."))
+    assert events == [kept.name]
+
+
+def test_an_earlier_runs_empty_event_file_is_not_this_runs_to_remove(tmp_path: Path) -> None:
+    earlier = event_file(tmp_path / "events.out.tfevents.0.host.1.0", 1)
+    with pytest.raises(RunFailedError), RunSession(tmp_path, "run_manifest.json", "train") as session:
+        session.start({})
+        raise RunFailedError("boom")
+    assert earlier.exists()

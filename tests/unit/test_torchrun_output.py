@@ -62,3 +62,45 @@ def test_a_workers_own_traceback_and_a_clean_run_pass_through() -> None:
 def test_without_a_report_every_error_is_kept() -> None:
     shown, code = run("error: rank 0: a\nerror: rank 1: b\n", 1)
     assert shown == "error: rank 0: a\nerror: rank 1: b\n" and code == 1
+
+
+# What a Ctrl-C to the whole process group looks like: both ranks stop, the agent gets SIGINT itself.
+CTRL_C = """epoch 1/8  loss 0.6552    [0.1s]
+warning: Ctrl-C: finishing the current step, then writing a resume checkpoint
+warning: Ctrl-C: finishing the current step, then writing a resume checkpoint
+W1201 04:50:00.000000 1814 site-packages/torch/distributed/elastic/agent/server/api.py:753] Received Signals.SIGINT death signal, shutting down workers
+error: rank 1: interrupted (Ctrl-C) after iteration 4; a resume checkpoint is in /out/resume
+  hint: run the same command again to continue (--fresh starts over)
+error: rank 0: interrupted (Ctrl-C) after iteration 4; a resume checkpoint is in /out/resume
+  hint: run the same command again to continue (--fresh starts over)
+Traceback (most recent call last):
+  File "site-packages/torch/distributed/elastic/agent/server/api.py", line 754, in run
+    self._shutdown(e.sigval, timeout=self._shutdown_timeout)
+torch.distributed.elastic.multiprocessing.api.SignalException: Process 1814 got signal: 2
+"""
+
+
+def test_ctrl_c_to_the_group_says_so_once_without_the_agents_traceback() -> None:
+    shown, code = run(CTRL_C, 1)
+    assert shown == ("epoch 1/8  loss 0.6552    [0.1s]\n"
+                     "warning: Ctrl-C: finishing the current step, then writing a resume checkpoint\n"
+                     "error: rank 0: interrupted (Ctrl-C) after iteration 4; a resume checkpoint is in /out/resume\n"
+                     "  hint: run the same command again to continue (--fresh starts over)\n")
+    assert code == 1, "the launcher maps it to 130 (stopped_exit_code), knowing which signal it got"
+
+
+def test_different_errors_of_two_ranks_are_both_shown() -> None:
+    shown, _ = run("error: rank 0: first problem\nerror: rank 1: second problem\n", 1)
+    assert shown == "error: rank 0: first problem\nerror: rank 1: second problem\n"
+
+
+def test_the_launchers_exit_code_names_the_signal_that_stopped_the_job() -> None:
+    import signal
+
+    from runner.workflow.distributed import stopped_exit_code
+
+    assert stopped_exit_code(1, [signal.SIGINT]) == 130
+    assert stopped_exit_code(75, [signal.SIGTERM]) == 75
+    assert stopped_exit_code(1, [signal.SIGTERM, signal.SIGINT]) == 130
+    assert stopped_exit_code(0, [signal.SIGINT]) == 0, "a job that finished anyway succeeded"
+    assert stopped_exit_code(2, []) == 2

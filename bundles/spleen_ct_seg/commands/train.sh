@@ -3,4 +3,4 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/set_env.sh"
 mmar train -m "${MMAR_ROOT}" -c config/config_train.json -e config/environment.json \
-    --set print_conf=True multi_gpu=False cudnn_benchmark=False dont_load_ckpt_model=True "$@"
+    --set multi_gpu=False cudnn_benchmark=False dont_load_ckpt_model=True "$@"
