@@ -56,6 +56,7 @@ MLFLOW_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_
                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
+DATA_CACHE_ENV = "MMAR_DATA_CACHE"
 QUIET_LIBRARIES = ("ignite", "monai", "torch", "PIL", "matplotlib", "h5py", "urllib3", "filelock", "numexpr", "tensorboard")
 
 
@@ -180,7 +181,7 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
     """
     spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), nproc,
                    NodeLayout(nnodes, node_rank, master_addr, master_port), progress, fresh, lock_wait, max_iterations,
-                   _tracking(verbose, tracking, tracking_uri, experiment, tracking_parent), image_ref or None)
+                   _tracking(verbose, tracking, tracking_uri, experiment, tracking_parent), image_ref or None, _data_cache())
     _train(spec, verbose)
 
 
@@ -191,7 +192,8 @@ def finetune(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, 
              experiment: ExperimentOpt = None, image_ref: ImageRefOpt = None) -> None:
     """Train starting from the checkpoint at MMAR_CKPT: train with dont_load_ckpt_model=False, as Clara's finetune.sh."""
     _train(RunSpec("finetune", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), progress=progress, fresh=fresh,
-                   lock_wait_s=lock_wait, tracking=_tracking(verbose, tracking, tracking_uri, experiment), image=image_ref or None),
+                   lock_wait_s=lock_wait, tracking=_tracking(verbose, tracking, tracking_uri, experiment), image=image_ref or None,
+                   data_cache=_data_cache()),
            verbose)
 
 
@@ -203,6 +205,18 @@ def _tracking(verbose: bool, kind: str | None, uri: str | None, experiment: str 
     if options.enabled:
         _mlflow_defaults()
     return options
+
+
+def _data_cache() -> str:
+    """The data digest cache: MMAR_DATA_CACHE (a file path; ``off`` for none), else the user's cache folder."""
+    import os
+
+    from runner.data.digest_cache import default_cache_path
+
+    chosen = os.environ.get(DATA_CACHE_ENV, "").strip()
+    if chosen.lower() in ("off", "none", "0"):
+        return ""
+    return chosen or str(default_cache_path(os.environ, Path.home()))
 
 
 def _mlflow_defaults() -> None:
@@ -271,7 +285,7 @@ def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, c
     from runner.workflow.evaluate import run_evaluation  # pins the process env before torch loads
 
     spec = RunSpec(command, _root(mmar, m, verbose), config, environment, tuple(set_ or ()), lock_wait_s=lock_wait, tracking=tracking,
-                   image=image_ref or None)
+                   image=image_ref or None, data_cache=_data_cache())
 
     def work() -> Any:
         loaded = load_config(Path(spec.mmar), config, environment, spec.sets, strict=False, kind=getattr(kinds, kind_name))

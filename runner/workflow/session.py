@@ -11,7 +11,8 @@ so these hold for all of them, once:
   the running manifest's own blocks.
 * **Bad input leaves nothing behind.** When a run ends with exit 2 (a problem found after it
   started: a broken BYOC contract at the first iteration, a refused resume), every file it created
-  is removed, and no manifest is written: the folder is as it was, earlier runs' files included.
+  is removed, and no manifest is written: the folder is as it was, earlier runs' files included
+  (the manifest and the files written beside it, such as ``data_files.json``, are put back).
 * **Whole-file writes are atomic**, the runner's own and those of handlers inside the run
   (:mod:`runner.workflow.atomic_open`); a full or read-only disk is reported as such (exit 1).
 
@@ -72,6 +73,7 @@ class RunSession:
         self._created = False
         self._before: dict[Path, Signature] = {}
         self._previous_manifest: bytes | None = None
+        self._previous_beside: dict[Path, bytes | None] = {}  # files written with the manifest, as they were before
         self._stack = ExitStack()
 
     # ---- the session's life -----------------------------------------------------------------
@@ -112,14 +114,23 @@ class RunSession:
             self.fail(message)
 
     # ---- manifest states --------------------------------------------------------------------
-    def start(self, base: Mapping[str, Any]) -> None:
-        """The run has begun: the manifest says ``running`` with what is known so far."""
+    def start(self, base: Mapping[str, Any], beside: Mapping[str, Any] | None = None) -> None:
+        """The run has begun: the manifest says ``running`` with what is known so far.
+
+        ``beside``: JSON files (name -> value) that belong with the manifest, such as the per-file
+        data list; written first, atomically, and put back as they were if the run is discarded.
+        """
         self.base = dict(base)
         self.status = "running"
-        if self.is_main and self.manifest_path is not None:
-            if self.manifest_path.is_file():
-                self._previous_manifest = self.manifest_path.read_bytes()  # put back if the run turns out to be bad input
-            self._write({**self.base, "status": "running"})
+        if not self.is_main or self.manifest_path is None:
+            return
+        for name, value in (beside or {}).items():
+            path = self.folder / name
+            self._previous_beside[path] = path.read_bytes() if path.is_file() else None
+            write_json_atomic(path, value)
+        if self.manifest_path.is_file():
+            self._previous_manifest = self.manifest_path.read_bytes()  # put back if the run turns out to be bad input
+        self._write({**self.base, "status": "running"})
 
     def complete(self, fields: Mapping[str, Any]) -> Path | None:
         self.status = "completed"
@@ -165,11 +176,16 @@ class RunSession:
         self._tell_tracking({**self.base, "status": "discarded"})
         if self._lock is None or not self.folder.exists():
             return  # without the lock, new files may be another run's (export beside a training run)
+        previous = dict(self._previous_beside)
         if self._previous_manifest is not None and self.manifest_path is not None:
-            write_atomic(self.manifest_path, lambda tmp: tmp.write_bytes(self._previous_manifest or b""))
-            if self.manifest_path in self._before:
-                mtime = self._before[self.manifest_path][1]
-                os.utime(self.manifest_path, ns=(mtime, mtime))
+            previous[self.manifest_path] = self._previous_manifest
+        for path, content in previous.items():
+            if content is None:
+                continue  # created by this run: removed below with its other files
+            write_atomic(path, lambda tmp, content=content: tmp.write_bytes(content))
+            if path in self._before:
+                mtime = self._before[path][1]
+                os.utime(path, ns=(mtime, mtime))
         for path in sorted(self.folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
             if path in self._before or (path.parent == self.folder and path.name in HOUSEKEEPING):
                 continue
@@ -186,7 +202,7 @@ class RunSession:
             return []
         found = []
         for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
-            if path == self.manifest_path or (path.parent == self.folder and path.name in HOUSEKEEPING):
+            if path == self.manifest_path or path in self._previous_beside or (path.parent == self.folder and path.name in HOUSEKEEPING):
                 continue
             if self._before.get(path) != file_signature(path):
                 found.append(path)
