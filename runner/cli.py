@@ -448,17 +448,17 @@ def diff(first: Annotated[str, typer.Argument(help="run_manifest.json (or its fo
          tracking_uri: TrackingUriOpt = None, verbose: VerboseOpt = False) -> None:
     """Every difference between two runs that can change numbers, and whether their weights agree."""
     _setup_logging(verbose)
-    from runner.workflow.verify import compare, explain, load_manifest
+    from runner.workflow.verify import compare_runs, explain
 
-    def manifest(which: str) -> Any:
+    def manifest(which: str) -> Path:
         from runner.tracking.mlflow_run import is_run_id, run_manifest
 
         if is_run_id(which) and not Path(which).exists():
             _mlflow_defaults()
-            return load_manifest(run_manifest(tracking_uri, which))
-        return load_manifest(Path(which))
+            return run_manifest(tracking_uri, which)
+        return Path(which)
 
-    comparison = _reporting_errors(verbose, lambda: compare(manifest(first), manifest(second)))
+    comparison = _reporting_errors(verbose, lambda: compare_runs(manifest(first), manifest(second)))
     for line in explain(comparison):
         typer.echo(line)
     if comparison.identical and comparison.settings:

@@ -11,6 +11,7 @@ resume check on the same digest, and the data is read once, not once per process
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -42,20 +43,26 @@ def digest_run_data(builder: Any, cache_path: str, show_progress: bool, sections
     Raises ConfigError (exit 2) naming the datalist entry of a missing or unreadable file.
     """
     named = datalist_files(builder, sections)
-    root = builder.loaded.variables.get("DATA_ROOT") or None
+    root = data_root(builder.loaded.variables)
     cache_context = DigestCache(Path(cache_path)) if cache_path else nullcontext(None)
     with cache_context as cache, _progress_bar(show_progress) as progress:
-        data = digest_files(named, str(root) if root else None, cache, progress=progress)
+        data = digest_files(named, root, cache, progress=progress)
     stats = data.stats
     logger.info("data: %d files, %.1f MB, %s (%d hashed, %d from the cache, %.2f s)", data.files, data.bytes / 1e6,
                 data.digest, stats.hashed_files, stats.cached_files, stats.seconds)
     return data
 
 
-def manifest_record(data: DataDigest, list_name: str) -> dict[str, Any]:
+def data_root(variables: Mapping[str, Any]) -> str | None:
+    """DATA_ROOT, which the per-file list's paths are relative to (None: every path absolute)."""
+    root = variables.get("DATA_ROOT")
+    return os.path.abspath(str(root)) if root else None
+
+
+def manifest_record(data: DataDigest, list_name: str, root: str | None) -> dict[str, Any]:
     """The manifest's ``data``: the digest and its size, where the per-file list is, and what computing it cost."""
     stats = data.stats
-    return {**data.summary(), "list": list_name,
+    return {**data.summary(), "list": list_name, "root": root,
             "hashing": {"hashed_files": stats.hashed_files, "hashed_bytes": stats.hashed_bytes, "cached_files": stats.cached_files,
                         "seconds": round(stats.seconds, 3)}}
 

@@ -28,7 +28,7 @@ from runner.manifest import manifest_base, model_state, weights_digest
 from runner.run_spec import RunSpec
 from runner.tracking.training import RunTracking
 from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
-from runner.workflow.data_record import data_files_name, digest_run_data, manifest_record
+from runner.workflow.data_record import data_files_name, data_root, digest_run_data, manifest_record
 from runner.workflow.session import RunSession
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
         if not is_engine(evaluator):
             raise RunFailedError(f"{type(evaluator).__name__} is not an ignite engine; {command} runs evaluators only")
         base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied,
-                             data=manifest_record(data, data_list))
+                             data=manifest_record(data, data_list, data_root(loaded.variables)))
         base.update(model={"entry": model_entry_path(loaded.model), "source": _describe_source(loaded.model)})
         if spec.tracking.enabled:
             session.tracking = RunTracking(spec.tracking)

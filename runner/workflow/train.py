@@ -36,7 +36,7 @@ from runner.mmar import resolve_in_mmar
 from runner.run_spec import RunSpec
 from runner.tracking.training import RunTracking
 from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
-from runner.workflow.data_record import digest_run_data, manifest_record, shared_from_main
+from runner.workflow.data_record import data_root, digest_run_data, manifest_record, shared_from_main
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
 from runner.workflow.resume import ResumeKeeper, checkpoint_interval, sigterm_requests_checkpoint
@@ -107,7 +107,7 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
                                 context.distributed)  # before the datasets load: a missing file is exit 2 at once
         trainer = _build_trainer(builder, context)
         base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied,
-                             world_size=context.world_size, data=manifest_record(data, DATA_FILES_NAME))
+                             world_size=context.world_size, data=manifest_record(data, DATA_FILES_NAME, data_root(loaded.variables)))
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
                            "kind": "ignite" if is_engine(trainer) else "bring-your-own"}
         base["world_size"] = context.world_size
