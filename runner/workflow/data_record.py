@@ -98,16 +98,19 @@ def _progress_bar(show: bool) -> Iterator[Progress | None]:
         return
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc="hashing data", unit="B", unit_scale=True, unit_divisor=1024, delay=PROGRESS_DELAY_S, leave=False)
+    bars: list[Any] = []  # made at the first report, when the bytes to hash are known
 
     def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
+        if not bars:
+            bars.append(tqdm(total=total, desc="hashing data", unit="B", unit_scale=True, unit_divisor=1024,
+                             delay=PROGRESS_DELAY_S, leave=False))
+        bars[0].update(done - bars[0].n)
 
     try:
         yield update
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
 
 
 def shared_from_main(compute: Callable[[], DataDigest], is_main: bool, distributed: bool) -> DataDigest:

@@ -42,6 +42,7 @@ RESERVE_NAME = ".mmar-reserve"
 RESERVE_BYTES = 256 * 1024  # a failed manifest is a few kB; this leaves room for a long error and warnings
 Signature = tuple[int, int, int]
 HOUSEKEEPING = (LOCK_NAME, RESERVE_NAME)
+SHARED_CACHES = ".cache"  # the image's HOME is /out: torch's and the data digest's caches belong to no one run
 
 
 def file_signature(path: Path) -> Signature:
@@ -187,7 +188,7 @@ class RunSession:
                 mtime = self._before[path][1]
                 os.utime(path, ns=(mtime, mtime))
         for path in sorted(self.folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-            if path in self._before or (path.parent == self.folder and path.name in HOUSEKEEPING):
+            if path in self._before or self._housekeeping(path):
                 continue
             if path.is_dir() and not path.is_symlink():
                 if not any(path.iterdir()):
@@ -202,7 +203,7 @@ class RunSession:
             return []
         found = []
         for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
-            if path == self.manifest_path or path in self._previous_beside or (path.parent == self.folder and path.name in HOUSEKEEPING):
+            if path == self.manifest_path or path in self._previous_beside or self._housekeeping(path):
                 continue
             if self._before.get(path) != file_signature(path):
                 found.append(path)
@@ -213,6 +214,11 @@ class RunSession:
         return path.is_file() and self._before.get(path) != file_signature(path)
 
     # ---- internals --------------------------------------------------------------------------
+    def _housekeeping(self, path: Path) -> bool:
+        """The lock, the reserve, and caches shared by runs (``.cache/``): never a run's output, never removed with one."""
+        relative = path.relative_to(self.folder).parts
+        return (len(relative) == 1 and relative[0] in HOUSEKEEPING) or relative[0] == SHARED_CACHES
+
     def _write(self, manifest: Mapping[str, Any]) -> None:
         if self.manifest_path is not None:
             write_json_atomic(self.manifest_path, {"manifest_version": MANIFEST_VERSION, **manifest})

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from runner.data.content_digest import DataDigest, FileEntry
 from runner.jsonio import write_json_atomic
+from runner.workflow import data_record
 from runner.workflow.data_record import data_files_name, load_data_list, manifest_record
 from runner.workflow.resume_store import RunInputs
-from runner.workflow.session import RunSession
+from runner.workflow.session import HOUSEKEEPING, RunSession
 from runner.workflow.verify import compare_runs, explain
 from tests.conftest import run_cli
 
@@ -98,10 +101,36 @@ def test_the_list_beside_the_manifest_is_put_back_when_a_run_is_discarded(tmp_pa
     assert {name: (folder / name).read_bytes() for name in kept} == kept
 
 
-def test_a_discarded_first_run_leaves_no_list(tmp_path: Path) -> None:
+def test_a_discarded_first_run_leaves_no_list_and_keeps_the_shared_cache(tmp_path: Path) -> None:
+    """In the image HOME is /out: the digest cache made during a run that is then discarded serves the next run."""
     folder = tmp_path / "out"
     folder.mkdir()
+    cache = folder / ".cache" / "mmar-runner" / "data-digests.sqlite"
     with RunSession(folder, "validate_manifest.json", "validate") as session:
+        cache.parent.mkdir(parents=True)
+        cache.write_bytes(b"rows")
         session.start({"command": "validate"}, beside={"validate_data_files.json": BEFORE.to_json()})
+        assert session.written() == []
         session.discard()
-    assert not any(path.name.endswith("data_files.json") for path in folder.iterdir())
+    assert {path.name for path in folder.iterdir()} - set(HOUSEKEEPING) == {".cache"}
+    assert cache.read_bytes() == b"rows"
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_shows_on_a_terminal_unless_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(data_record, "PROGRESS_DELAY_S", 0.0)  # the real bar waits 2 s before it shows
+    with data_record._progress_bar(True) as progress:
+        assert progress is not None
+        progress(3 << 20, 8 << 20)
+    assert "hashing data" in terminal.getvalue() and "/8.00M" in terminal.getvalue()
+    with data_record._progress_bar(False) as progress:  # --no-progress
+        assert progress is None
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal: a log file gets no bar
+    with data_record._progress_bar(True) as progress:
+        assert progress is None
