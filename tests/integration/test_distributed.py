@@ -38,7 +38,8 @@ def test_two_gloo_processes_train_identically_and_only_rank_0_writes(make_mmar: 
     assert first["iterations"] == 2 and first["planned_iterations"] == 2
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
     events = [name for name in files if name.startswith("events.out.tfevents")]
-    assert sorted(set(files) - set(events)) == [LOCK_NAME, "final_model.pt", "model.pt", "run_manifest.json", "train_stats.json"]
+    assert sorted(set(files) - set(events)) == [LOCK_NAME, "data_files.json", "final_model.pt", "model.pt", "run_manifest.json",
+                                             "train_stats.json"]
     assert len({name.split(".")[4] for name in events}) == 1, f"event files from more than one process: {events}"
 
 
