@@ -62,6 +62,7 @@ SHOW_PNG = "run_curves.png"  # mmar show's default PNG, beside the run's manifes
 MONAI_STATS_LOGGER = "monai.handlers.StatsHandler"  # StatsHandler's default logger name
 MONAI_REPEATS = re.compile(r"(Epoch\[\d+\] Metrics -- |Key metric: )")  # what our epoch line says already
 DATALOADER_WORKERS_WARNING = "This DataLoader will create"
+DATA_CACHE_ENV = "MMAR_DATA_CACHE"
 QUIET_LIBRARIES = ("ignite", "monai", "torch", "PIL", "matplotlib", "h5py", "urllib3", "filelock", "numexpr", "tensorboard")
 
 
@@ -254,7 +255,7 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
     """
     spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), nproc,
                    NodeLayout(nnodes, node_rank, master_addr, master_port), progress, fresh, lock_wait, max_iterations,
-                   _tracking(verbose, tracking, tracking_uri, experiment, tracking_parent), image_ref or None)
+                   _tracking(verbose, tracking, tracking_uri, experiment, tracking_parent), image_ref or None, _data_cache())
     _train(spec, verbose)
 
 
@@ -265,7 +266,8 @@ def finetune(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, 
              experiment: ExperimentOpt = None, image_ref: ImageRefOpt = None) -> None:
     """Train starting from the checkpoint at MMAR_CKPT: train with dont_load_ckpt_model=False, as Clara's finetune.sh."""
     _train(RunSpec("finetune", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), progress=progress, fresh=fresh,
-                   lock_wait_s=lock_wait, tracking=_tracking(verbose, tracking, tracking_uri, experiment), image=image_ref or None),
+                   lock_wait_s=lock_wait, tracking=_tracking(verbose, tracking, tracking_uri, experiment), image=image_ref or None,
+                   data_cache=_data_cache()),
            verbose)
 
 
@@ -277,6 +279,18 @@ def _tracking(verbose: bool, kind: str | None, uri: str | None, experiment: str 
     if options.enabled:
         _mlflow_defaults()
     return options
+
+
+def _data_cache() -> str:
+    """The data digest cache: MMAR_DATA_CACHE (a file path; ``off`` for none), else the user's cache folder."""
+    import os
+
+    from runner.data.digest_cache import default_cache_path
+
+    chosen = os.environ.get(DATA_CACHE_ENV, "").strip()
+    if chosen.lower() in ("off", "none", "0"):
+        return ""
+    return chosen or str(default_cache_path(os.environ, Path.home()))
 
 
 def _mlflow_defaults() -> None:
@@ -348,7 +362,7 @@ def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, c
     from runner.workflow.evaluate import run_evaluation  # pins the process env before torch loads
 
     spec = RunSpec(command, _root(mmar, m, verbose), config, environment, tuple(set_ or ()), lock_wait_s=lock_wait, tracking=tracking,
-                   image=image_ref or None)
+                   image=image_ref or None, data_cache=_data_cache())
 
     def work() -> Any:
         loaded = load_config(Path(spec.mmar), config, environment, spec.sets, strict=False, kind=getattr(kinds, kind_name))
@@ -515,17 +529,21 @@ def diff(first: Annotated[str, typer.Argument(help="run_manifest.json (or its fo
     """What differs between two runs (variables, --set values, versions, data, settings), how each ended, and whether their weights agree."""
     _setup_logging(verbose)
     from runner.diff import render_diff
-    from runner.workflow.verify import load_manifest
+    from runner.workflow.verify import load_run
 
-    def manifest(which: str) -> Any:
+    def manifest(which: str) -> Path:
         from runner.tracking.mlflow_run import is_run_id, run_manifest
 
         if is_run_id(which) and not Path(which).exists():
             _mlflow_defaults()
-            return load_manifest(run_manifest(tracking_uri, which))
-        return load_manifest(Path(which))
+            return run_manifest(tracking_uri, which)
+        return Path(which)
 
-    comparison, lines = _reporting_errors(verbose, lambda: render_diff(manifest(first), manifest(second)))
+    def report() -> Any:
+        (first_run, first_data), (second_run, second_data) = load_run(manifest(first)), load_run(manifest(second))
+        return render_diff(first_run, second_run, first_data, second_data)
+
+    comparison, lines = _reporting_errors(verbose, report)
     for line in lines:
         typer.echo(line)
     raise typer.Exit(0 if comparison.identical else 1)

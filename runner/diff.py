@@ -12,21 +12,27 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from runner.data.content_digest import DataDigest
 from runner.workflow.verify import Comparison, Difference, compare, explain
 
 ABSENT = "(absent)"
-SHOWN_APART = ("versions", "datalist_digests")  # listed in their own sections, not among the other settings
+SHOWN_APART = ("versions", "datalist_digests", "data")  # listed in their own sections, not among the other settings
 LABEL_WIDTH = 22
 COLUMN_WIDTH = 26
 
 
-def render_diff(first: Mapping[str, Any], second: Mapping[str, Any]) -> tuple[Comparison, list[str]]:
-    """The comparison of two manifests and the report's lines (the exit code follows ``comparison.identical``)."""
-    comparison = compare(first, second)
+def render_diff(first: Mapping[str, Any], second: Mapping[str, Any], first_data: DataDigest | None = None,
+                second_data: DataDigest | None = None) -> tuple[Comparison, list[str]]:
+    """The comparison of two manifests and the report's lines (the exit code follows ``comparison.identical``).
+
+    ``first_data``/``second_data``: the runs' per-file data lists, so a data change names its files.
+    """
+    comparison = compare(first, second, first_data, second_data)
     lines = [*_mapping_section("variables", first.get("variables"), second.get("variables")),
              *_mapping_section("--set values", first.get("overrides"), second.get("overrides")),
              *_mapping_section("versions", first.get("versions"), second.get("versions")),
              *data_lines(first, second),
+             *_data_content_lines(comparison),
              *_other_settings(comparison),
              *outcome_lines(first, second)]
     verdict = explain(comparison)
@@ -56,6 +62,12 @@ def data_lines(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]
     return ["data that differs (datalist digests):",
             *(f"  {Difference(key, a.get(key, ABSENT), b.get(key, ABSENT)).render()}"
               for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key))]
+
+
+def _data_content_lines(comparison: Comparison) -> list[str]:
+    """The data's own bytes (the manifest's ``data`` record): ``the data changed: N files, first PATH``."""
+    return [difference.render() if difference.note else f"data that differs: {difference.render()}"
+            for difference in comparison.settings if difference.field.startswith("data.")]
 
 
 def _other_settings(comparison: Comparison) -> list[str]:

@@ -240,6 +240,7 @@ def manifest_base(
     warnings: Sequence[ConfigIssue],
     supplied: Mapping[str, str] | None = None,
     world_size: int = 1,
+    data: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The facts known before training starts; a running, failed or completed manifest adds to them."""
     mmar = loaded.mmar
@@ -258,6 +259,7 @@ def manifest_base(
         "config_digest": config_digest(loaded.resolved, mmar.root, {name: str(loaded.variables.get(name) or "")
                                                                     for name in OUTPUT_VARIABLES}),
         "datalist_digests": dict(datalist_digests),
+        "data": dict(data) if data is not None else None,  # the files the datalists name (runner.workflow.data_record)
         "custom_code_digest": folder_digest(mmar.custom_dir),
         "max_epochs": getattr(loaded.model, "epochs", None),
         "versions": library_versions(),

@@ -54,6 +54,7 @@ class RunSpec:
     max_iterations: int | None = None
     tracking: TrackingOptions = field(default_factory=TrackingOptions)
     image: str | None = None  # the container image the run executes in (MMAR_IMAGE), for the manifest; None on a host
+    data_cache: str = ""  # the data digest cache (MMAR_DATA_CACHE, read by the CLI; each process reads it again); "": none
 
     @property
     def config_sets(self) -> tuple[str, ...]:

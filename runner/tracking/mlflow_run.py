@@ -3,7 +3,8 @@
 Through MLflow's client (no global ``mlflow.start_run`` state): the resolved variables and ``--set``
 values as parameters (values over MLflow's 500-character cap go to an artifact), per-iteration loss
 and per-epoch metrics with their steps, the digests, determinism flags, world size and device as
-tags, and at the end the manifest, ``train_stats.json`` and the resolved config as artifacts.
+tags, the data digest as the run's dataset input, and at the end the manifest, the per-file data
+list, ``train_stats.json`` and the resolved config as artifacts.
 
 A server that does not answer when the run starts is exit 3 (:class:`HostError`): nothing has been
 trained yet, and the user asked for tracking. Once training runs, tracking never stops it: a failed
@@ -35,6 +36,10 @@ LONG_PARAMS_ARTIFACT = "params_long.json"
 PARENT_TAG = "mlflow.parentRunId"
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 MANIFEST_ARTIFACT = "run_manifest.json"
+DATA_FILES_ARTIFACT = "data_files.json"  # the per-file data list, downloaded beside the manifest for mmar diff
+DATASET_NAME = "mmar-data"
+DATASET_DIGEST_CHARS = 36  # MLflow's limit for a dataset digest; the full one is in the profile and the mmar.data_digest tag
+DATASET_CONTEXT = {"train": "training", "finetune": "training", "validate": "validation", "infer": "inference"}
 
 
 def _client(uri: str) -> Any:
@@ -66,6 +71,10 @@ def provenance_tags(manifest: Mapping[str, Any]) -> dict[str, str]:
             "mmar.reproduce": manifest.get("reproduce"), "mmar.image": manifest.get("image")}
     for section, digest in (manifest.get("datalist_digests") or {}).items():
         tags[f"mmar.datalist_digest.{section}"] = digest
+    data = manifest.get("data") or {}
+    tags["mmar.data_digest"] = data.get("digest")
+    if data.get("digest"):
+        tags["mmar.data_files"] = f"{data.get('files')} files, {data.get('bytes')} bytes"
     for flag, value in (manifest.get("determinism") or {}).items():
         tags[f"mmar.determinism.{flag}"] = value
     device = manifest.get("device") or {}
@@ -110,6 +119,7 @@ class MlflowRun:
             raise HostError(f"the tracking server at {self.options.uri} does not answer: {first_line(exc)}",
                             hint="start it, fix --tracking-uri / MLFLOW_TRACKING_URI, or train with --tracking none") from None
         self.tags(provenance_tags(manifest))
+        self.dataset(manifest)
         logger.info("tracking: %s/#/experiments/%s/runs/%s", str(self.options.uri).rstrip("/"), experiment_id, self.run_id)
         return str(self.run_id)
 
@@ -144,6 +154,21 @@ class MlflowRun:
             self.client.log_batch(self.run_id, params=[Param(k, v) for k, v in items[start:start + BATCH_LIMIT]])
         if long:
             self.artifact_text(LONG_PARAMS_ARTIFACT, json.dumps(long, indent=2, sort_keys=True))
+
+    def dataset(self, manifest: Mapping[str, Any]) -> None:
+        """The manifest's data digest as the run's dataset input (MLflow's Datasets view; its digest field holds 36 characters)."""
+        data = manifest.get("data")
+        if not isinstance(data, Mapping) or not isinstance(data.get("digest"), str):
+            return
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        full = data["digest"]
+        profile = {"digest": full, "files": data.get("files"), "bytes": data.get("bytes")}
+        dataset = Dataset(name=DATASET_NAME, digest=full.removeprefix("sha256:")[:DATASET_DIGEST_CHARS], source_type="local",
+                          source=json.dumps({"uri": data.get("root")}), profile=json.dumps(profile))
+        context = DATASET_CONTEXT.get(str(manifest.get("command")), "training")
+        inputs = [DatasetInput(dataset, tags=[InputTag("mlflow.data.context", context)])]
+        self._call("dataset input", lambda: self.client.log_inputs(self.run_id, datasets=inputs), 1)
 
     # ---- during the run -------------------------------------------------------------------------
     def metric(self, name: str, value: float, step: int) -> None:
@@ -216,7 +241,12 @@ def run_manifest(uri: str | None, run_id: str) -> Path:
         raise MmarRunnerError(f"MLflow run {run_id} at {uri}: {first_line(exc)}") from None
     folder = tempfile.mkdtemp(prefix="mmar-diff-")
     try:
-        return Path(client.download_artifacts(run_id, MANIFEST_ARTIFACT, folder))
+        manifest = Path(client.download_artifacts(run_id, MANIFEST_ARTIFACT, folder))
     except Exception as exc:  # noqa: BLE001
         raise MmarRunnerError(f"MLflow run {run_id} has no {MANIFEST_ARTIFACT} artifact ({first_line(exc)})",
                               hint="only runs logged by mmar (--tracking mlflow) carry their manifest") from None
+    try:
+        client.download_artifacts(run_id, DATA_FILES_ARTIFACT, folder)  # beside the manifest, where mmar diff looks for it
+    except Exception as exc:  # noqa: BLE001 - an older run without it: the data is compared by digest only
+        logger.debug("MLflow run %s: no %s (%s)", run_id, DATA_FILES_ARTIFACT, first_line(exc))
+    return manifest

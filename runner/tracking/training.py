@@ -89,6 +89,7 @@ class RunTracking:
         self.run.tags(tags)
         if manifest_path is not None and status != "discarded":
             self.run.artifact(manifest_path)
-        for name in ARTIFACT_NAMES:
+        data_list = (manifest.get("data") or {}).get("list")
+        for name in (*ARTIFACT_NAMES, *([data_list] if isinstance(data_list, str) and status != "discarded" else [])):
             self.run.artifact(folder / name)
         self.run.end(END_STATUS.get(status, "FAILED"))

@@ -3,7 +3,8 @@
 Same order as training (process env -> determinism -> static check -> build -> run), with the
 model from the config's one enabled ``model`` entry. Outputs go to MMAR_EVAL_OUTPUT_PATH: what the
 config's handlers and post-transforms write (MetricsSaver CSVs, SaveImaged NIfTI files), plus
-``<command>_manifest.json`` with the metrics and the digest of the weights that produced them.
+``<command>_manifest.json`` with the metrics and the digest of the weights that produced them, and
+``<command>_data_files.json`` beside it (the digest of every data file the datalist names).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from runner.workflow.common import (
     seed_datasets,
     settings_for,
 )
+from runner.workflow.data_record import data_files_name, data_root, digest_run_data, manifest_record
 from runner.workflow.provenance import report_checkpoint
 from runner.workflow.session import RunSession
 
@@ -84,19 +86,22 @@ def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
             mmar_code(loaded.mmar.root):
         flags = apply_determinism(settings_for(loaded))
         builder = Builder(loaded, device=device, amp=amp)
+        data = digest_run_data(builder, spec.data_cache, spec.progress)  # before the dataset loads: a missing file is exit 2 at once
+        data_list = data_files_name(f"{command}_manifest.json")
         network = builder.get("validate", "model")
         evaluator = builder.get("validate", "evaluator")
         seed_datasets(builder, loaded.seed)
         note_worker_count(builder)
         if not is_engine(evaluator):
             raise RunFailedError(f"{type(evaluator).__name__} is not an ignite engine; {command} runs evaluators only")
-        base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied)
+        base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied,
+                             data=manifest_record(data, data_list, data_root(loaded.variables)))
         base.update(model={"entry": model_entry_path(loaded.model), "source": _describe_source(loaded.model),
                            "checkpoint": _checkpoint_origin(loaded)})
         if spec.tracking.enabled:
             session.tracking = RunTracking(spec.tracking)
             base["tracking"] = session.tracking.begin(loaded.mmar.root.name, base, loaded.variables, loaded.overrides, loaded.resolved)
-        session.start(base)
+        session.start(base, beside={data_list: data.to_json()})
         call_user(evaluator.run)  # a failure leaves the session: failed manifest, or nothing kept on bad input
         # After the run: a CheckpointLoader handler (Clara's component model entries) loads the weights as it starts.
         digest = weights_digest(model_state(network))

@@ -1,9 +1,13 @@
 """Which resume checkpoint a restarted run continues from, if any, and whether it may.
 
 A checkpoint is continued only by a run with the same inputs: the config (after variables and
-``--set``), every file of ``custom/``, and each section's datalist. A restart after an edit in
-custom/ would otherwise train on with new code and call itself completed; it is refused (exit 2)
-with the files that changed, and ``mmar train --fresh`` starts from the beginning instead.
+``--set``), every file of ``custom/``, each section's datalist, and the bytes of every data file
+the datalists name (the data digest). A restart after an edit in custom/ or in the data would
+otherwise train on with new inputs and call itself completed; it is refused (exit 2) with what
+changed (``the data changed: N files, first PATH``, from the per-file list the interrupted run
+left beside its manifest), and ``mmar train --fresh`` starts from the beginning instead. A
+checkpoint written before runs recorded a data digest is continued, with a warning that its data
+could not be checked.
 
 A checkpoint that cannot be used (cut short by a full disk or a kill, written by something else,
 or missing part of what a restore needs) is skipped for the one before it, and the log says
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.data.content_digest import DATA_FILES_NAME, DataDigest, compare
 from runner.errors import MmarRunnerError, first_line
 
 logger = logging.getLogger(__name__)
@@ -48,14 +53,19 @@ class RunInputs:
     custom_files: dict[str, str] = field(default_factory=dict)  # path under custom/ -> sha256
     datalists: dict[str, str] = field(default_factory=dict)  # section -> sha256 of its datalist file
     world_size: int = 1  # processes: each rank trains its own share of the data with its own RNGs
+    data: DataDigest | None = None  # the data files' digest; the checkpoint keeps its summary, the list stays beside the manifest
 
     def as_data(self) -> dict[str, Any]:
         return {"config_digest": self.config_digest, "custom_files": dict(self.custom_files), "datalists": dict(self.datalists),
-                "world_size": self.world_size}
+                "world_size": self.world_size,
+                "data": {**self.data.summary(), "list": DATA_FILES_NAME} if self.data is not None else None}
 
-    def changes_since(self, stored: Mapping[str, Any], config_file: str) -> list[str]:
-        """What differs from the inputs ``stored`` in a checkpoint, one phrase each; empty when the same."""
-        changes = []
+    def changes_since(self, stored: Mapping[str, Any], config_file: str, folder: Path | None = None) -> list[str]:
+        """What differs from the inputs ``stored`` in a checkpoint, one phrase each; empty when the same.
+
+        ``folder``: where the checkpointed run's per-file data list is, to name the files that changed.
+        """
+        changes = self._data_change(stored.get("data"), folder)
         if stored.get("config_digest") != self.config_digest:
             changes.append(f"{config_file} (with its variables and --set values) changed")
         before = stored.get("custom_files") or {}
@@ -73,6 +83,14 @@ class RunInputs:
         if stored.get("world_size", 1) != self.world_size:
             changes.append(f"it ran as {stored.get('world_size', 1)} process(es), this run has {self.world_size}")
         return changes
+
+    def _data_change(self, stored: Any, folder: Path | None) -> list[str]:
+        if self.data is None or not isinstance(stored, Mapping) or stored.get("digest") == self.data.digest:
+            return []  # the same data, or a side that recorded none (find_resume warns about an old checkpoint)
+        from runner.workflow.data_record import load_data_list
+
+        before = load_data_list(folder, stored) if folder is not None else None
+        return [compare(before if before is not None else stored, self.data) or "the data changed"]
 
 
 def resume_dir(ckpt_dir: Path) -> Path:
@@ -94,7 +112,10 @@ def find_resume(ckpt_dir: Path, inputs: RunInputs, model_keys: set[str], config_
             logger.warning("%s %s; %s", path, problem, following)
             continue
         assert payload is not None
-        changes = inputs.changes_since(payload["inputs"], config_file)
+        if inputs.data is not None and not isinstance(payload["inputs"].get("data"), Mapping):
+            logger.warning("%s records no data digest (written by an earlier mmar): continuing it without checking that "
+                           "the data files are the ones it trained on", path)
+        changes = inputs.changes_since(payload["inputs"], config_file, ckpt_dir)
         if changes:
             raise MmarRunnerError(f"{path} was written by a run with other inputs: {'; '.join(changes)}. Resuming would "
                                   "continue that run with these inputs", hint=FRESH_HINT)

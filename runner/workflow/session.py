@@ -13,7 +13,8 @@ so these hold for all of them, once:
   the running manifest's own blocks.
 * **Bad input leaves nothing behind.** When a run ends with exit 2 (a problem found after it
   started: a broken BYOC contract at the first iteration, a refused resume), every file it created
-  is removed, and no manifest is written: the folder is as it was, earlier runs' files included.
+  is removed, and no manifest is written: the folder is as it was, earlier runs' files included
+  (the manifest and the files written beside it, such as ``data_files.json``, are put back).
 * **Earlier runs' manifests are kept.** The manifest a run replaces is first copied to
   ``history/<stem>.<its started_at>.json``, so a failed run never loses the record of a good one,
   and a checkpoint's bytes can be traced to the run that wrote them (:mod:`runner.workflow.provenance`).
@@ -50,6 +51,7 @@ RESERVE_BYTES = 256 * 1024  # a failed manifest is a few kB; this leaves room fo
 Signature = tuple[int, int, int]
 HOUSEKEEPING = (LOCK_NAME, RESERVE_NAME)
 StopStatus = Literal["preempted", "interrupted"]
+SHARED_CACHES = ".cache"  # the image's HOME is /out: torch's and the data digest's caches belong to no one run
 
 
 def file_signature(path: Path) -> Signature:
@@ -81,6 +83,7 @@ class RunSession:
         self._created = False
         self._before: dict[Path, Signature] = {}
         self._previous_manifest: bytes | None = None
+        self._previous_beside: dict[Path, bytes | None] = {}  # files written with the manifest, as they were before
         self._stack = ExitStack()
 
     # ---- the session's life -----------------------------------------------------------------
@@ -124,18 +127,27 @@ class RunSession:
             self.fail(message)
 
     # ---- manifest states --------------------------------------------------------------------
-    def start(self, base: Mapping[str, Any]) -> None:
-        """The run has begun: the manifest says ``running`` with what is known so far."""
+    def start(self, base: Mapping[str, Any], beside: Mapping[str, Any] | None = None) -> None:
+        """The run has begun: the manifest says ``running`` with what is known so far.
+
+        ``beside``: JSON files (name -> value) that belong with the manifest, such as the per-file
+        data list; written first, atomically, and put back as they were if the run is discarded.
+        """
         self.base = dict(base)
         self.status = "running"
-        if self.is_main and self.manifest_path is not None:
-            if self.manifest_path.is_file():
-                self._previous_manifest = self.manifest_path.read_bytes()  # put back if the run turns out to be bad input
-                try:
-                    self._keep_in_history(self._previous_manifest)
-                except (OSError, OutputWriteError) as exc:  # a full disk: the run says so at its first real write
-                    logger.warning("could not keep the previous manifest in %s: %s", self.folder / HISTORY_DIR, first_line(exc))
-            self._write({**self.base, "status": "running"})
+        if not self.is_main or self.manifest_path is None:
+            return
+        for name, value in (beside or {}).items():
+            path = self.folder / name
+            self._previous_beside[path] = path.read_bytes() if path.is_file() else None
+            write_json_atomic(path, value)
+        if self.manifest_path.is_file():
+            self._previous_manifest = self.manifest_path.read_bytes()  # put back if the run turns out to be bad input
+            try:
+                self._keep_in_history(self._previous_manifest)
+            except (OSError, OutputWriteError) as exc:  # a full disk: the run says so at its first real write
+                logger.warning("could not keep the previous manifest in %s: %s", self.folder / HISTORY_DIR, first_line(exc))
+        self._write({**self.base, "status": "running"})
 
     def complete(self, fields: Mapping[str, Any]) -> Path | None:
         self.status = "completed"
@@ -186,13 +198,18 @@ class RunSession:
         self._tell_tracking({**self.base, "status": "discarded"})
         if self._lock is None or not self.folder.exists():
             return  # without the lock, new files may be another run's (export beside a training run)
+        previous = dict(self._previous_beside)
         if self._previous_manifest is not None and self.manifest_path is not None:
-            write_atomic(self.manifest_path, lambda tmp: tmp.write_bytes(self._previous_manifest or b""))
-            if self.manifest_path in self._before:
-                mtime = self._before[self.manifest_path][1]
-                os.utime(self.manifest_path, ns=(mtime, mtime))
+            previous[self.manifest_path] = self._previous_manifest
+        for path, content in previous.items():
+            if content is None:
+                continue  # created by this run: removed below with its other files
+            write_atomic(path, lambda tmp, content=content: tmp.write_bytes(content))
+            if path in self._before:
+                mtime = self._before[path][1]
+                os.utime(path, ns=(mtime, mtime))
         for path in sorted(self.folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-            if path in self._before or (path.parent == self.folder and path.name in HOUSEKEEPING):
+            if path in self._before or self._housekeeping(path):
                 continue
             if path.is_dir() and not path.is_symlink():
                 if not any(path.iterdir()):
@@ -207,7 +224,7 @@ class RunSession:
             return []
         found = []
         for path in sorted(p for p in self.folder.rglob("*") if p.is_file()):
-            if path == self.manifest_path or (path.parent == self.folder and path.name in HOUSEKEEPING):
+            if path == self.manifest_path or path in self._previous_beside or self._housekeeping(path):
                 continue
             if path.parent == self.folder / HISTORY_DIR:
                 continue  # earlier runs' manifests, not this run's outputs
@@ -236,6 +253,11 @@ class RunSession:
         history.mkdir(exist_ok=True)
         write_atomic(target, lambda tmp: tmp.write_bytes(previous))
         return target
+
+    def _housekeeping(self, path: Path) -> bool:
+        """The lock, the reserve, and caches shared by runs (``.cache/``): never a run's output, never removed with one."""
+        relative = path.relative_to(self.folder).parts
+        return (len(relative) == 1 and relative[0] in HOUSEKEEPING) or relative[0] == SHARED_CACHES
 
     def _write(self, manifest: Mapping[str, Any]) -> None:
         if self.manifest_path is not None:

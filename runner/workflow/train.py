@@ -2,7 +2,8 @@
 
 Order matters and is fixed: process env -> determinism pins -> static check -> build components
 (model first, transforms after the MONAI seed is set) -> attach our handlers -> run -> outputs
-(final checkpoint, train_stats.json, run_manifest.json), each written atomically.
+(final checkpoint, train_stats.json, run_manifest.json with data_files.json beside it), each written atomically.
+The data files are hashed right after the builder exists, before any dataset loads them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from runner.components.build import Builder
 from runner.components.check import check_mmar
 from runner.config.load import LoadedConfig
 from runner.config.report import render_warnings
+from runner.data.content_digest import DATA_FILES_NAME, DataDigest
 from runner.determinism import (
     DeterminismSettings,
     apply_determinism,
@@ -63,6 +65,7 @@ from runner.workflow.common import (
     seed_datasets,
     settings_for,
 )
+from runner.workflow.data_record import data_root, digest_run_data, manifest_record, shared_from_main
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
 from runner.workflow.provenance import checkpoint_origin, report_checkpoint
@@ -133,23 +136,25 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
             mmar_code(loaded.mmar.root):
         flags = apply_determinism(settings)
         builder = Builder(loaded, device=device, amp=amp, rank=context.rank, world_size=context.world_size)
+        data = shared_from_main(lambda: digest_run_data(builder, spec.data_cache, spec.progress), context.is_main,
+                                context.distributed)  # before the datasets load: a missing file is exit 2 at once
         trainer = _build_trainer(builder, context)
         note_worker_count(builder, context.is_main)
         base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied,
-                             world_size=context.world_size)
+                             world_size=context.world_size, data=manifest_record(data, DATA_FILES_NAME, data_root(loaded.variables)))
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
                            "kind": "ignite" if is_engine(trainer) else "bring-your-own"}
         base["world_size"] = context.world_size
         if finetuned_from is not None and context.is_main:
             base["finetuned_from"] = report_checkpoint(finetuned_from)
         record = RunRecord()
-        keeper = _resume_keeper(loaded, builder, trainer, record, base, context.is_main, resume_every_s, spec.fresh)
+        keeper = _resume_keeper(loaded, builder, trainer, record, base, data, context.is_main, resume_every_s, spec.fresh)
         if keeper is not None and keeper.resumed_from is not None:
             base["resumed_from"] = str(keeper.resumed_from)
         _prepare(trainer, builder, record, settings, spec.progress, loaded, spec.max_iterations, keeper)
         if context.is_main and spec.tracking.enabled:
             session.tracking = _track(spec, loaded, base, trainer, record, keeper)
-        session.start(base)
+        session.start(base, beside={DATA_FILES_NAME: data.to_json()})
         try:
             with signals_request_checkpoint(keeper, escalate=not context.distributed) if keeper else nullcontext():
                 network = _run(trainer, builder)
@@ -217,11 +222,12 @@ def _stop_on_signal(session: RunSession, keeper: ResumeKeeper, record: RunRecord
 
 
 def _resume_keeper(loaded: LoadedConfig, builder: Builder, trainer: Any, record: RunRecord, base: dict[str, Any],
-                   is_main: bool, every_s: float, fresh: bool) -> ResumeKeeper | None:
+                   data: DataDigest, is_main: bool, every_s: float, fresh: bool) -> ResumeKeeper | None:
     """The keeper of resume checkpoints (ignite trainers only), with the checkpoint it continues from, if any."""
     if not is_engine(trainer):
         return None
-    inputs = RunInputs(base["config_digest"], file_digests(loaded.mmar.custom_dir), dict(base["datalist_digests"]), base["world_size"])
+    inputs = RunInputs(base["config_digest"], file_digests(loaded.mmar.custom_dir), dict(base["datalist_digests"]), base["world_size"],
+                       data)
     keeper = ResumeKeeper(loaded.ckpt_dir, builder, trainer, builder.built("validate", "evaluator"), record, inputs, is_main,
                           every_s)
     if fresh:

@@ -3,7 +3,8 @@
 ``verify`` trains twice in separate processes (a fresh interpreter each: nothing shared but the
 files) and compares the two run manifests' per-tensor digests. ``diff`` compares any two manifests
 and lists every recorded fact that can change numbers: inputs, seed, library versions, device,
-threads, determinism flags, world size.
+threads, determinism flags, world size. Different data is said as ``the data changed: N files,
+first PATH`` from the per-file lists beside the two manifests (``data_files.json``).
 """
 
 from __future__ import annotations
@@ -21,16 +22,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from runner.data.content_digest import DataDigest
+from runner.data.content_digest import compare as compare_data
 from runner.errors import BAD_INPUT_EXIT, MmarLayoutError, MmarRunnerError, RunFailedError
 from runner.jsonio import load_json
 from runner.manifest import MANIFEST_NAME
 from runner.run_spec import NodeLayout, RunSpec, worker_argv
 from runner.tracking.mlflow_run import MlflowRun
+from runner.workflow.data_record import load_data_list
 from runner.workflow.session import RunSession
 
 # Manifest fields (dotted) whose difference can change the numbers a run produces.
 NUMERIC_FIELDS = (
-    "seed", "config_digest", "datalist_digests", "custom_code_digest", "amp.in_force", "max_epochs", "world_size",
+    "seed", "config_digest", "datalist_digests", "data.digest", "custom_code_digest", "amp.in_force", "max_epochs", "world_size",
     "versions", "device.device", "device.machine", "device.cpu_capability", "device.torch_num_threads", "device.torch_cuda",
     "device.cudnn", "device.gpu_name", "device.gpu_capability", "device.gpu_sm_count", "device.gpu_count", "device.driver",
     "device.nccl", "determinism", "iterations",
@@ -46,9 +50,10 @@ class Difference:
     field: str
     first: Any
     second: Any
+    note: str | None = None  # said instead of the two values (the data: which files changed)
 
     def render(self) -> str:
-        return f"{self.field}: {_short(self.first)} -> {_short(self.second)}"
+        return self.note or f"{self.field}: {_short(self.first)} -> {_short(self.second)}"
 
 
 @dataclass(frozen=True)
@@ -74,26 +79,47 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-def numeric_differences(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[Difference]:
-    """Every difference between two manifests in the fields that can change numbers."""
+def numeric_differences(first: Mapping[str, Any], second: Mapping[str, Any], first_data: DataDigest | None = None,
+                        second_data: DataDigest | None = None) -> list[Difference]:
+    """Every difference between two manifests in the fields that can change numbers.
+
+    A different data digest is said as ``the data changed: N files, first PATH`` when both runs'
+    per-file lists are given (``first_data``, ``second_data``), else by the two digests.
+    """
     a, b = _flatten(first), _flatten(second)
     found = []
     for key in sorted(set(a) | set(b)):
         if not any(key == field or key.startswith(field + ".") for field in NUMERIC_FIELDS):
             continue
         if a.get(key) != b.get(key):
-            found.append(Difference(key, a.get(key, "(absent)"), b.get(key, "(absent)")))
+            note = None
+            if key == "data.digest" and a.get(key) and b.get(key):
+                note = compare_data(first_data or first["data"], second_data or second["data"])
+            found.append(Difference(key, a.get(key, "(absent)"), b.get(key, "(absent)"), note))
     return found
 
 
-def compare(first: Mapping[str, Any], second: Mapping[str, Any]) -> Comparison:
+def compare(first: Mapping[str, Any], second: Mapping[str, Any], first_data: DataDigest | None = None,
+            second_data: DataDigest | None = None) -> Comparison:
     """Weights first (equal digests, or the first tensor in model order that differs), then the settings."""
     identical = first.get("weights_digest") is not None and first.get("weights_digest") == second.get("weights_digest")
     tensors_a, tensors_b = first.get("tensor_digests") or {}, second.get("tensor_digests") or {}
     differing = [name for name in tensors_a if tensors_a.get(name) != tensors_b.get(name)]
     differing += [name for name in tensors_b if name not in tensors_a]
     return Comparison(identical, first.get("weights_digest") if identical else None, differing[0] if differing else None,
-                      len(differing), numeric_differences(first, second))
+                      len(differing), numeric_differences(first, second, first_data, second_data))
+
+
+def compare_runs(first: Path, second: Path) -> Comparison:
+    """:func:`compare` of two manifests on disk (files or their folders), with the data lists beside them."""
+    (manifest_a, data_a), (manifest_b, data_b) = load_run(first), load_run(second)
+    return compare(manifest_a, manifest_b, data_a, data_b)
+
+
+def load_run(path: Path) -> tuple[dict[str, Any], DataDigest | None]:
+    """A run's manifest (a file or its folder) and the per-file data list beside it, when there is a usable one."""
+    manifest = load_manifest(path)
+    return manifest, load_data_list(path if path.is_dir() else path.parent, manifest.get("data"))
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
@@ -159,7 +185,7 @@ def _train_twice_and_compare(one_run: RunSpec, base: Path, manifests: list[Path]
         manifests.append(out / MANIFEST_NAME)
     if not any(scratch.iterdir()):
         scratch.rmdir()
-    comparison = compare(load_manifest(manifests[0]), load_manifest(manifests[1]))
+    comparison = compare_runs(manifests[0], manifests[1])
     if parent is not None:
         verdict = "bit-identical" if comparison.identical else f"diverged: first tensor {comparison.first_diverging_tensor}"
         parent.tags({"mmar.verify": verdict, "mmar.weights_digest": str(comparison.digest or "")})

@@ -38,6 +38,8 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_script("bench_scaling.py", *once, "--epochs", "1", "--train-cases", "4", "--out", str(folder / "scaling.json"))
     run_script("bench_check.py", *once, "--sizes", "10", "100", "--out", str(folder / "check.json"))
     run_script("bench_determinism.py", *once, "--epochs", "1", "--out", str(folder / "determinism.json"))
+    run_script("bench_data_digest.py", "--reps", "1", "--skip-train", "--skip-large", "--small-files", "100",
+               "--out", str(folder / "data_digest.json"))
     return folder
 
 
@@ -72,5 +74,7 @@ def test_report_renders_the_results_into_the_page_and_plots(results: Path, tmp_p
     for point in read(results, "check")["points"]:
         assert f"| {point['components']} | {point['median_total_s']:.2f} |" in text
     assert f"{read(results, 'determinism')['paired_deterministic_over_nondeterministic']:.3f}" in text
+    digest = read(results, "data_digest")["sets"]["small_100"]
+    assert f"| small_100 | 100 | {digest['bytes'] / 1e9:.3f} | {digest['median_s']['first_cold']:.2f} |" in text
     for plot in ("bench_ratios.png", "bench_scaling.png", "bench_check.png"):
         assert (img / plot).read_bytes()[:8] == PNG_MAGIC

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from runner.data.content_digest import DataDigest, FileEntry
 from runner.errors import PREEMPTED_EXIT
 from runner.workflow.lock import LOCK_NAME
 from tests.cli_helpers import invoke
@@ -39,7 +40,8 @@ def test_two_gloo_processes_train_identically_and_only_rank_0_writes(make_mmar: 
     assert first["iterations"] == 2 and first["planned_iterations"] == 2
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
     events = [name for name in files if name.startswith("events.out.tfevents")]
-    assert sorted(set(files) - set(events)) == [LOCK_NAME, "final_model.pt", "model.pt", "run_manifest.json", "train_stats.json"]
+    assert sorted(set(files) - set(events)) == [LOCK_NAME, "data_files.json", "final_model.pt", "model.pt", "run_manifest.json",
+                                             "train_stats.json"]
     assert len({name.split(".")[4] for name in events}) == 1, f"event files from more than one process: {events}"
 
 
@@ -140,3 +142,36 @@ def test_sigterm_to_rank_1_alone_resumes_or_finishes_bit_for_bit(make_mmar: Call
 def test_multi_gpu_without_a_gpu_is_bad_input(make_mmar: Callable[..., Path]) -> None:
     result = invoke("train", str(make_mmar()), "--set", *TINY_SET, "multi_gpu=True")
     assert_bad_input(result, "config/config_train.json: multi_gpu: multi_gpu is true and no GPU is visible", "--nproc")
+
+
+def _share_digest(rank: int, init: str, out: str) -> None:
+    """One of two gloo processes: rank 0 computes a data digest (then fails to), rank 1 receives what it got."""
+    import torch.distributed as dist
+
+    from runner.data.content_digest import DataDigest, FileEntry
+    from runner.errors import ConfigError, ConfigIssue, MmarRunnerError
+    from runner.workflow.data_record import shared_from_main
+
+    def missing_file() -> DataDigest:
+        raise ConfigError([ConfigIssue("dataset.json", "training[0].image", "x.nii.gz: not found")])
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    data = DataDigest.from_entries([FileEntry("imagesTr/a.nii.gz", 1, "a" * 64)])
+    lines = [shared_from_main(lambda: data if rank == 0 else DataDigest.from_entries([]), rank == 0, True).digest]
+    try:
+        shared_from_main(missing_file, rank == 0, True)
+    except MmarRunnerError as exc:
+        lines.append(f"{type(exc).__name__}: {exc.render()}")
+    dist.destroy_process_group()
+    Path(f"{out}.{rank}").write_text("\n".join(lines))
+
+
+def test_rank_0_hashes_the_data_and_every_rank_gets_its_digest_or_its_error(tmp_path: Path) -> None:
+    import torch.multiprocessing as mp
+
+    mp.spawn(_share_digest, args=(f"file://{tmp_path / 'init'}", str(tmp_path / "out")), nprocs=2)
+    rank0, rank1 = ((tmp_path / f"out.{rank}").read_text().splitlines() for rank in (0, 1))
+    assert rank0[0] == rank1[0] == DataDigest.from_entries([FileEntry("imagesTr/a.nii.gz", 1, "a" * 64)]).digest
+    assert rank0[1:] == ["ConfigError: 1 problem found:", "dataset.json: training[0].image: x.nii.gz: not found"]
+    assert rank1[1:] == ["MmarRunnerError: rank 0 could not hash the data: 1 problem found:",
+                         "dataset.json: training[0].image: x.nii.gz: not found"]

@@ -3,9 +3,11 @@ damaged checkpoints, a full disk, SIGTERM in the first iteration. Each reproduce
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,6 +114,43 @@ def test_a_resume_after_a_custom_edit_is_refused_and_fresh_starts_over(make_mmar
     assert fresh.returncode == 0, fresh.stderr[-2000:]
     assert manifest(out)["status"] == "completed" and "resumed_from" not in manifest(out)
     assert manifest(out)["iterations"] == manifest(out)["planned_iterations"], "--fresh trained from the beginning"
+
+
+def test_a_resume_after_a_data_edit_is_refused_naming_the_file(make_mmar: Callable[..., Path], tmp_path: Path,
+                                                              synthetic_data: Path) -> None:
+    """One image rewritten in place between SIGTERM and restart: exit 2 naming it; an older checkpoint, unchecked, resumes."""
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_data, data)  # a private copy: the session's data set is shared by other tests
+    own_data = functools.partial(make_mmar, environment={"DATA_ROOT": str(data), "DATASET_JSON": str(data / "dataset.json")})
+    root = mmar_with_preemption(own_data, tmp_path, 3)
+    out = tmp_path / "out"
+    assert train(root, out, env=EVERY_EPOCH).returncode == PREEMPTED
+    record = manifest(out)["data"]
+    listed = json.loads((out / "data_files.json").read_text())
+    assert (record["files"], record["list"], listed["digest"]) == (12, "data_files.json", record["digest"])  # 6 cases, image + label
+    assert "imagesTr/spleen_001.nii.gz" in [entry["path"] for entry in listed["entries"]]
+    kept = {name: (out / name).read_bytes() for name in ("run_manifest.json", "data_files.json")}
+    checkpoints_before = checkpoints(out)
+
+    target = data / "imagesTr" / "spleen_001.nii.gz"
+    target.write_bytes((data / "imagesTr" / "spleen_002.nii.gz").read_bytes())  # another valid image of the same shape
+    refused = train(root, out, env=EVERY_EPOCH)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "other inputs: the data changed: 1 file, first imagesTr/spleen_001.nii.gz (1 changed)" in refused.stderr
+    assert "mmar train --fresh" in refused.stderr and "Traceback" not in refused.stderr
+    assert {name: (out / name).read_bytes() for name in kept} == kept, "a refused resume rewrote the preempted run's files"
+    assert checkpoints(out) == checkpoints_before
+
+    for name in checkpoints_before:  # as a checkpoint written before mmar recorded a data digest
+        payload = torch.load(out / "resume" / name, weights_only=True)
+        del payload["inputs"]["data"]
+        torch.save(payload, out / "resume" / name)
+    resumed = train(root, out, env=EVERY_EPOCH)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "records no data digest (written by an earlier mmar)" in resumed.stderr
+    assert manifest(out)["resumed_from"].endswith(checkpoints_before[-1])
+    assert manifest(out)["data"]["digest"] != record["digest"]
+    assert json.loads((out / "data_files.json").read_text())["digest"] == manifest(out)["data"]["digest"]
 
 
 def test_a_failed_restore_leaves_the_preempted_manifest_as_it_was(make_mmar: Callable[..., Path], tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Every run lands in a real MLflow server, read back through MLflow's client (issue 17).
 
-Params, metric histories with their steps, provenance tags, artifacts; a preempted and resumed run
+Params, metric histories with their steps, provenance tags, the data digest as the dataset input,
+artifacts; a preempted and resumed run
 is one MLflow run with contiguous steps; a 2-process run logs once; verify's two runs are children
 of one parent that says bit-identical; diff takes run ids; a server that is down at the start is
 exit 3, one that goes away mid-run never stops training.
@@ -68,8 +69,15 @@ def test_a_tracked_run_logs_params_metrics_tags_and_artifacts(make_mmar: Callabl
     assert steps(mlflow_uri, run.info.run_id, "val_mean_dice") == [1, 2]
     rates = client(mlflow_uri).get_metric_history(run.info.run_id, "learning_rate")
     assert sorted((m.step, m.value) for m in rates) == [(1, 2e-4), (2, 2e-4)], "the demo's rate, once per epoch"
+    data = written["data"]
+    assert tags["mmar.data_digest"] == data["digest"] and tags["mmar.data_files"] == f"{data['files']} files, {data['bytes']} bytes"
+    (data_input,) = run.inputs.dataset_inputs  # the data digest is the run's dataset input
+    assert data_input.dataset.digest == data["digest"].removeprefix("sha256:")[:36]
+    assert json.loads(data_input.dataset.profile) == {"digest": data["digest"], "files": data["files"], "bytes": data["bytes"]}
+    assert json.loads(data_input.dataset.source) == {"uri": data["root"]}
+    assert {(tag.key, tag.value) for tag in data_input.tags} == {("mlflow.data.context", "training")}
     artifacts = {artifact.path for artifact in client(mlflow_uri).list_artifacts(run.info.run_id)}
-    assert {"run_manifest.json", "train_stats.json", "config_resolved.json", "params_long.json"} <= artifacts
+    assert {"run_manifest.json", "data_files.json", "train_stats.json", "config_resolved.json", "params_long.json"} <= artifacts
     logged = json.loads(Path(client(mlflow_uri).download_artifacts(run.info.run_id, "run_manifest.json", str(tmp_path))).read_text())
     assert logged["weights_digest"] == written["weights_digest"] and logged["status"] == "completed"
 
