@@ -35,6 +35,7 @@ def parsed(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> RunSpec:
     from typer.testing import CliRunner
 
     seen: list[RunSpec] = []
+    monkeypatch.setenv("MMAR_DATA_CACHE", "off")  # the data cache comes from the environment, not from argv
     monkeypatch.setattr(cli, "_train", lambda spec, verbose: seen.append(spec))
     result = CliRunner().invoke(cli.app, expand_set_words(argv), catch_exceptions=False)
     assert result.exit_code == 0, result.output
