@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from runner.errors import BAD_INPUT_EXIT, MmarRunnerError
+from runner.errors import BAD_INPUT_EXIT, MmarRunnerError, first_line
 from runner.run_spec import DEFAULT_MASTER_PORT, NodeLayout, RunSpec
 
 logger = logging.getLogger("runner")
@@ -56,6 +56,7 @@ MLFLOW_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_
                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
+SHOW_TRACEBACK = "; -v shows the traceback"
 QUIET_LIBRARIES = ("ignite", "monai", "torch", "PIL", "matplotlib", "h5py", "urllib3", "filelock", "numexpr", "tensorboard")
 
 
@@ -106,7 +107,7 @@ def _unexpected(exc: Exception, verbose: bool, who: str = "") -> None:
     """A failure we did not anticipate: one line by default, the traceback with -v."""
     if verbose:
         raise exc
-    typer.echo(f"error: {who}unexpected failure: {type(exc).__name__}: {exc}\n  hint: run again with -v for the traceback", err=True)
+    typer.echo(f"error: {who}unexpected failure: {type(exc).__name__}: {first_line(exc)}{SHOW_TRACEBACK}", err=True)
     raise typer.Exit(1)
 
 
@@ -126,11 +127,13 @@ def _reporting_errors(verbose: bool, work: Callable[[], Any], who: str = "") -> 
 
 
 def _fail(exc: MmarRunnerError, verbose: bool, who: str = "") -> None:
+    """The error's own text; the traceback of what caused it with -v, else a note that -v shows it."""
     if verbose and exc.__cause__ is not None:
         import traceback
 
         traceback.print_exception(exc.__cause__, file=sys.stderr)
-    typer.echo(f"error: {who}{exc.render()}", err=True)
+    more = SHOW_TRACEBACK if exc.__cause__ is not None and not verbose else ""
+    typer.echo(f"error: {who}{exc.render()}{more}", err=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -421,7 +424,7 @@ def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, en
 
     spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()),
                    tracking=_tracking(verbose, tracking, tracking_uri, experiment))
-    comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(spec, iterations or None, keep))
+    comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(spec, iterations or None, keep, verbose))
     for line in explain(comparison):
         typer.echo(line)
     typer.echo(f"manifests:     {manifests[0]}  {manifests[1]}")

@@ -195,10 +195,11 @@ class Builder:
             from monai.transforms import Compose
 
             from runner.data.cases import LocatedCompose
+            from runner.workflow.diagnose import trace_of
 
             transforms = self._build_list(section, slot)
             cases = self.case_index(section) if slot == "pre_transforms" else None
-            return LocatedCompose(transforms, cases) if cases is not None else Compose(transforms)
+            return LocatedCompose(transforms, cases, trace_of(self.loaded)) if slot == "pre_transforms" else Compose(transforms)
         if slot == "handlers":
             return self._build_list(section, slot)
         if slot in ("key_metric", "additional_metrics"):

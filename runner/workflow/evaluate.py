@@ -27,6 +27,7 @@ from runner.manifest import manifest_base, model_state, weights_digest
 from runner.run_spec import RunSpec
 from runner.tracking.training import RunTracking
 from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
+from runner.workflow.diagnose import trace_of
 from runner.workflow.session import RunSession
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
             session.tracking = RunTracking(spec.tracking)
             base["tracking"] = session.tracking.begin(loaded.mmar.root.name, base, loaded.variables, loaded.overrides, loaded.resolved)
         session.start(base)
-        call_user(evaluator.run)  # a failure leaves the session: failed manifest, or nothing kept on bad input
+        call_user(evaluator.run, trace_of(loaded))  # a failure leaves the session: failed manifest, or nothing kept on bad input
         # After the run: a CheckpointLoader handler (Clara's component model entries) loads the weights as it starts.
         digest = weights_digest(model_state(network))
         session.base["model"]["weights_digest"] = digest

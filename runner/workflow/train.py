@@ -34,6 +34,7 @@ from runner.mmar import resolve_in_mmar
 from runner.run_spec import RunSpec
 from runner.tracking.training import RunTracking
 from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
+from runner.workflow.diagnose import trace_of
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
 from runner.workflow.resume import ResumeKeeper, checkpoint_interval, sigterm_requests_checkpoint
@@ -240,13 +241,13 @@ def _prepare(trainer: Any, builder: Builder, record: RunRecord, settings: Determ
 def _run(trainer: Any, builder: Builder) -> Any:
     """Run an ignite engine, or a bring-your-own trainer, and return the trained network."""
     if is_engine(trainer):
-        call_user(trainer.run)
+        call_user(trainer.run, trace_of(builder.loaded))
         network = getattr(trainer, "network", None)
         return network if network is not None else builder.get("train", "model")
     runner = getattr(trainer, "run", None) or getattr(trainer, "train", None) or trainer
     if not callable(runner):
         raise RunFailedError(f"{type(trainer).__name__} has no run() or train() method and is not callable")
-    call_user(runner)
+    call_user(runner, trace_of(builder.loaded))
     network = getattr(trainer, "network", None)
     if network is None:
         network = getattr(trainer, "model", None)
