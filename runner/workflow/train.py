@@ -33,6 +33,7 @@ from runner.manifest import MANIFEST_NAME, file_digests, manifest_base, model_st
 from runner.mmar import resolve_in_mmar
 from runner.run_spec import RunSpec
 from runner.tracking.training import RunTracking
+from runner.workflow.checkpoint_fit import require_fitting_checkpoint
 from runner.workflow.common import call_user, datalist_digests, is_engine, pick_device, seed_datasets, settings_for
 from runner.workflow.diagnose import trace_of
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
@@ -102,6 +103,8 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
         flags = apply_determinism(settings)
         builder = Builder(loaded, device=device, amp=amp, rank=context.rank, world_size=context.world_size)
         trainer = _build_trainer(builder, context)
+        if builder.declared("train", "model"):
+            require_fitting_checkpoint(loaded, builder.get("train", "model"))  # before the loader's wall of keys
         base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied,
                              world_size=context.world_size)
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
