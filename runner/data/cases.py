@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from multiprocessing.dummy import DummyProcess
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,7 @@ class LocatedCompose(Compose):
             except MmarRunnerError:
                 raise
             except Exception as exc:
+                _in_flight.failed = True
                 error = self._located(input_, exc)
                 if error is exc:
                     raise
@@ -105,7 +108,13 @@ class _InFlight:
     """How many LocatedCompose calls are running, in any thread; lets the process wait for none to be."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """A fresh count and lock: in a forked child (a DataLoader worker) the parent's threads are gone, and a
+        lock one of them held at the fork would stay held for good."""
         self.count = 0
+        self.failed = False  # a call raised: a pool running transforms may have been stopped mid-way
         self.idle = threading.Condition()
 
     def __enter__(self) -> None:
@@ -123,7 +132,9 @@ class _InFlight:
             return self.idle.wait_for(lambda: self.count == 0, timeout_s)
 
 
+POOL_JOIN_S = 10.0
 _in_flight = _InFlight()
+os.register_at_fork(after_in_child=_in_flight.reset)
 
 
 def wait_for_transforms(timeout_s: float) -> bool:
@@ -132,10 +143,18 @@ def wait_for_transforms(timeout_s: float) -> bool:
     CacheDataset fills its cache in a ThreadPool; when one case fails, the pool is terminated but
     its threads are not joined, and finish the case they hold on their own. An interpreter that
     exits meanwhile kills them inside torch's C++ code, which aborts the process ("terminate called
-    without an active exception", exit -6) after the error was printed. The entry point calls this
-    before the interpreter exits.
+    without an active exception", exit -6) after the error was printed. After a failure, ThreadPool
+    workers are joined too (a few seconds each at most: an idle worker of a live pool never ends).
+    The entry point calls this before the interpreter exits.
     """
-    return _in_flight.wait(timeout_s)
+    deadline = time.monotonic() + timeout_s
+    if not _in_flight.wait(timeout_s):
+        return False
+    if _in_flight.failed:  # the case's last steps run outside the Compose (CacheDataset's contiguous copy)
+        for thread in threading.enumerate():
+            if isinstance(thread, DummyProcess):  # a ThreadPool's worker: a stopped pool's end after the case they hold
+                thread.join(max(0.0, min(POOL_JOIN_S, deadline - time.monotonic())))
+    return True
 
 
 def what_failed(error: BaseException) -> str:
