@@ -11,6 +11,8 @@ error (innermost exception)            where                                 the
 random crop ROI larger than the image  RandCropByPosNegLabeld & co.          the crop's ``spatial_size``
 input to have N channels, got M        the network's first layer             ``train.model.args.in_channels``
 index N out of bounds for dimension 1  one-hot of a label (loss, metrics)    ``train.model.args.out_channels``
+no sampling location available         RandCropByPosNegLabeld on an empty    the crop's ``image_threshold``
+                                       label and a dark image
 =====================================  ====================================  ===========================
 
 A matched failure is bad input that ``mmar check`` could not see (it reads no image): exit 2.
@@ -34,6 +36,7 @@ APPLYING = re.compile(r"applying transform <([\w.]+) object")
 CROP_TOO_LARGE = re.compile(r"random crop ROI is larger than the image size, got ROI size \(([\d, ]+)\) and label image size \(([\d, ]+)\)")
 CHANNELS = re.compile(r"expected input\[[\d, ]+\] to have (\d+) channels, but got (\d+) channels")
 ONE_HOT_INDEX = re.compile(r"index (-?\d+) is out of bounds for dimension 1 with size (\d+)")
+NO_CROP_CENTRE = re.compile(r"No sampling location available")
 
 
 @dataclass(frozen=True)
@@ -163,11 +166,21 @@ def _label_values(found: re.Match[str], transform: str | None, trace: ConfigTrac
                      f"labels (mmar check --data lists the cases)")
 
 
+def _no_crop_centre(found: re.Match[str], transform: str | None, trace: ConfigTrace) -> Diagnosis | None:
+    where = trace.transform_path(transform) if transform else None
+    setting = trace.setting(f"{where}.args.image_threshold") if where else None
+    threshold = setting.render() if setting is not None else "image_threshold"
+    return Diagnosis(f"the case has no voxel to centre a crop on: its label is empty (no foreground) and no image voxel "
+                     f"is above {threshold} (no background)",
+                     "check that case's label and image (mmar check --data), or lower the threshold")
+
+
 Rule = Callable[[re.Match[str], "str | None", ConfigTrace], "Diagnosis | None"]
 RULES: tuple[tuple[re.Pattern[str], Rule], ...] = (
     (CROP_TOO_LARGE, _crop_too_large),
     (CHANNELS, _channels),
     (ONE_HOT_INDEX, _label_values),
+    (NO_CROP_CENTRE, _no_crop_centre),
 )
 
 

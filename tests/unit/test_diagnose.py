@@ -70,6 +70,15 @@ def test_a_deeper_layer_or_an_unknown_error_is_not_pinned_on_the_config() -> Non
     assert failure_line(KeyError("image"), None)[0] == "training failed: KeyError: 'image'"
 
 
+def test_an_empty_label_on_a_dark_image_names_the_threshold() -> None:
+    trace = ConfigTrace("c.json", "training", RAW, {"train": {"pre_transforms": [
+        {"name": "RandCropByPosNegLabeld", "args": {"spatial_size": [16, 16, 16], "image_threshold": 0}}]}})
+    line, diagnosis = failure_line(in_transform("RandCropByPosNegLabeld", ValueError("No sampling location available.")), trace,
+                                   "ds.json: training[3] (c.nii)")
+    assert diagnosis is not None and line.startswith("training failed in RandCropByPosNegLabeld on ds.json: training[3] (c.nii): "), line
+    assert "its label is empty (no foreground) and no image voxel is above train.pre_transforms[0].args.image_threshold = 0" in line
+
+
 def test_a_crop_without_its_transform_in_the_config_still_says_what_to_lower() -> None:
     line, _ = failure_line(in_transform("RandCropByLabelClassesd", ValueError(CROP)), TRACE)
     assert line.endswith("the crop [96, 96, 96] is larger than the image [54, 54, 48]; lower the crop's spatial_size to at "
