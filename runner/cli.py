@@ -20,7 +20,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from runner.errors import BAD_INPUT_EXIT, INTERRUPTED_EXIT, MmarRunnerError
+from runner.errors import BAD_INPUT_EXIT, INTERRUPTED_EXIT, MmarRunnerError, first_line
 from runner.run_spec import DEFAULT_MASTER_PORT, NodeLayout, RunSpec
 
 logger = logging.getLogger("runner")
@@ -63,6 +63,7 @@ MONAI_STATS_LOGGER = "monai.handlers.StatsHandler"  # StatsHandler's default log
 MONAI_REPEATS = re.compile(r"(Epoch\[\d+\] Metrics -- |Key metric: )")  # what our epoch line says already
 DATALOADER_WORKERS_WARNING = "This DataLoader will create"
 DATA_CACHE_ENV = "MMAR_DATA_CACHE"
+SHOW_TRACEBACK = "; -v shows the traceback"
 QUIET_LIBRARIES = ("ignite", "monai", "torch", "PIL", "matplotlib", "h5py", "urllib3", "filelock", "numexpr", "tensorboard")
 
 
@@ -168,7 +169,7 @@ def _unexpected(exc: Exception, verbose: bool, who: str = "") -> None:
     """A failure we did not anticipate: one line by default, the traceback with -v."""
     if verbose:
         raise exc
-    typer.echo(f"error: {who}unexpected failure: {type(exc).__name__}: {exc}\n  hint: run again with -v for the traceback", err=True)
+    typer.echo(f"error: {who}unexpected failure: {type(exc).__name__}: {first_line(exc)}{SHOW_TRACEBACK}", err=True)
     raise typer.Exit(1)
 
 
@@ -191,11 +192,13 @@ def _reporting_errors(verbose: bool, work: Callable[[], Any], who: str = "") -> 
 
 
 def _fail(exc: MmarRunnerError, verbose: bool, who: str = "") -> None:
+    """The error's own text; the traceback of what caused it with -v, else a note that -v shows it."""
     if verbose and exc.__cause__ is not None:
         import traceback
 
         traceback.print_exception(exc.__cause__, file=sys.stderr)
-    typer.echo(f"error: {who}{exc.render()}", err=True)
+    more = SHOW_TRACEBACK if exc.__cause__ is not None and not verbose else ""
+    typer.echo(f"error: {who}{exc.render()}{more}", err=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -512,7 +515,7 @@ def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, en
 
     spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()),
                    tracking=_tracking(verbose, tracking, tracking_uri, experiment))
-    comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(spec, iterations or None, keep))
+    comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(spec, iterations or None, keep, verbose))
     for line in explain(comparison):
         typer.echo(line)
     if manifests:

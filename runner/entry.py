@@ -27,7 +27,23 @@ def main() -> None:
 
         app(args=argv, prog_name="mmar")
     finally:
+        _wait_for_transforms()
         collector.before_exit()
+
+
+TRANSFORMS_WAIT_S = 60.0
+
+
+def _wait_for_transforms() -> None:
+    """Let transforms still running in other threads finish before the interpreter exits (bounded).
+
+    A CacheDataset whose cache filling failed leaves its pool's threads running the cases they hold;
+    killed inside torch at exit, they abort the process after its error was printed (exit -6). Only
+    a process that ran transforms has imported :mod:`runner.data.cases`, so this stays light.
+    """
+    cases = sys.modules.get("runner.data.cases")
+    if cases is not None and not cases.wait_for_transforms(TRANSFORMS_WAIT_S):
+        sys.stderr.write(f"warning: transforms still running after {TRANSFORMS_WAIT_S:.0f}s; exiting anyway\n")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,19 @@ class RunFailedError(MmarRunnerError):
     exit_code = RUNTIME_FAILURE_EXIT
 
 
+class DataMismatchError(MmarRunnerError):
+    """A config value does not fit the data it met during a run: a crop larger than the image, ``in_channels``
+    against the images' channels, label values beyond ``out_channels``.
+
+    Bad input (exit 2) that ``mmar check`` could not see, since it reads no image; the message names
+    the setting (and its variable) to change (:mod:`runner.workflow.diagnose`). Raised in DataLoader
+    worker processes too, like :class:`DataCaseError`.
+    """
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(from_worker(type(self).__name__, message), hint)
+
+
 class HostError(MmarRunnerError):
     """The host cannot do what is asked (no GPU, wrong architecture, old driver, no Docker engine).
 
@@ -138,7 +151,12 @@ class DataCaseError(MmarRunnerError):
     HINT = "fix or remove that entry of the datalist (mmar check --data reads every file's header first)"
 
     def __init__(self, message: str, hint: str | None = None) -> None:
-        marker = f"{type(self).__name__}: "
-        if message.startswith(f"Caught {type(self).__name__}") and marker in message:
-            message = message.rsplit(marker, 1)[1].strip()
-        super().__init__(message, hint or self.HINT)
+        super().__init__(from_worker(type(self).__name__, message), hint or self.HINT)
+
+
+def from_worker(error_name: str, message: str) -> str:
+    """Our own message out of torch's re-raise of a DataLoader worker's error ("Caught X in DataLoader worker ...")."""
+    marker = f"{error_name}: "
+    if message.startswith(f"Caught {error_name}") and marker in message:
+        return message.rsplit(marker, 1)[1].strip()
+    return message

@@ -29,7 +29,7 @@ from runner.components.wiring import (
 )
 from runner.config.load import LoadedConfig
 from runner.config.models import CheckpointModel, ComponentSpec, EvalConfig, RefSpec, TorchScriptModel
-from runner.errors import ComponentError, MmarRunnerError
+from runner.errors import ComponentError, MmarRunnerError, first_line
 from runner.jsonio import load_json
 from runner.legacy.transform_arrays import ArrayKind, array_kinds, wants_legacy_arrays, with_legacy_arrays
 from runner.mmar import display_path, resolve_in_mmar
@@ -48,6 +48,15 @@ def is_function_iteration(target: Any) -> bool:
 
 
 FUNCTION_ITERATION_ARGS = "a function used as the iteration is called as f(engine, batchdata) and takes no args; use a class to configure it"
+
+
+def _cause(exc: BaseException) -> str:
+    """`` in Spacingd (custom/x.py, line 3) ValueError: ...``: a transform MONAI names, where, the innermost error."""
+    from runner.workflow.diagnose import innermost
+
+    transform, inner = innermost(exc)
+    during = f" in {transform}" if transform else ""
+    return f"{during}{user_code_location(inner)} {type(inner).__name__}: {first_line(inner)}"
 
 
 class ConfigState:
@@ -195,10 +204,11 @@ class Builder:
             from monai.transforms import Compose
 
             from runner.data.cases import LocatedCompose
+            from runner.workflow.diagnose import trace_of
 
             transforms = self._build_list(section, slot)
             cases = self.case_index(section) if slot == "pre_transforms" else None
-            return LocatedCompose(transforms, cases) if cases is not None else Compose(transforms)
+            return LocatedCompose(transforms, cases, trace_of(self.loaded)) if slot == "pre_transforms" else Compose(transforms)
         if slot == "handlers":
             return self._build_list(section, slot)
         if slot in ("key_metric", "additional_metrics"):
@@ -300,8 +310,7 @@ class Builder:
         except MmarRunnerError:  # a component error inside, or a datalist case that fails while a cache fills
             raise
         except Exception as exc:  # noqa: BLE001 - constructor of user or library code
-            where = user_code_location(exc)
-            raise ComponentError(self.file, config_path, f"{spec.label}(...) raised{where} {type(exc).__name__}: {exc}") from exc
+            raise ComponentError(self.file, config_path, f"{spec.label}(...) raised{_cause(exc)}") from exc
         if slot == "handlers":
             require_handler(obj, spec.label, self.file, config_path)
         elif slot == "iteration":

@@ -76,6 +76,18 @@ def known_names() -> list[str]:
     return sorted(names)
 
 
+def dictionary_form(target: Any) -> str | None:
+    """``RandShiftIntensityd`` for MONAI's ``RandShiftIntensity``: the dictionary transform beside an array one, if any.
+
+    Configs pass ``keys`` to transforms; an array transform's name without its ``d`` is a common slip.
+    """
+    name = getattr(target, "__name__", "")
+    transforms = _module("monai.transforms")
+    if not name or getattr(transforms, name, None) is not target or not callable(getattr(transforms, f"{name}d", None)):
+        return None
+    return f"{name}d"
+
+
 def import_path(dotted: str) -> Any:
     """Import ``pkg.module.Attr``: the longest importable module prefix, then attributes.
 

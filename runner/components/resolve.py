@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Iterable
 from typing import Any
 
-from runner.components.registry import TargetNotFound, find_by_name, import_path
+from runner.components.registry import TargetNotFound, dictionary_form, find_by_name, import_path
 from runner.config.models import ComponentSpec
 from runner.errors import ComponentError
 
@@ -68,7 +68,12 @@ def check_binding(target: Any, names: Iterable[str], label: str, file: str, conf
     keywords = {name for name, p in signature.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
         # an unknown name first: a misspelt argument also reads as "required argument missing"
-        for bad in (name for name in names if name not in keywords):
+        unknown = [name for name in names if name not in keywords]
+        dictionary = dictionary_form(target) if "keys" in unknown else None
+        if dictionary:  # the array transform where its dictionary form was meant: the name is what to fix
+            raise ComponentError(file, f"{config_path}.args.keys", f"{label} does not accept argument 'keys'",
+                                 f"{label} works on one array; its dictionary form takes keys: \"name\": \"{dictionary}\"")
+        for bad in unknown:
             close = difflib.get_close_matches(bad, accepted, n=3)
             hint = (f"did you mean {', '.join(close)}? " if close else "") + f"{label} accepts: {', '.join(accepted)}"
             raise ComponentError(file, f"{config_path}.args.{bad}", f"{label} does not accept argument '{bad}'", hint)

@@ -102,7 +102,7 @@ def network_spec(builder: Builder, checkpoint: dict[str, Any]) -> tuple[Componen
         raise ComponentError(train.file, "train.model", "no model is declared; a checkpoint holds weights, not the network's code",
                              hint="declare the network in config_train.json's train.model")
     source = "train.model" if train.file == builder.file else f"{train.file}: train.model"
-    trained = _trained_model(checkpoint)
+    trained = trained_model(checkpoint)
     if trained is None:
         return spec, source
     if (trained.get("name"), trained.get("path")) != (spec.name, spec.path):
@@ -117,7 +117,8 @@ def network_spec(builder: Builder, checkpoint: dict[str, Any]) -> tuple[Componen
     return spec.model_copy(update={"args": {**spec.args, **taken}}), f"{source} (arguments as the checkpoint was trained)"
 
 
-def _trained_model(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+def trained_model(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """The train.model entry of the config a checkpoint was trained with (its ``train_conf``), or None."""
     stored = checkpoint.get("train_conf")
     train = stored.get("train") if isinstance(stored, dict) else None
     model = train.get("model") if isinstance(train, dict) else None

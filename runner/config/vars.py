@@ -306,3 +306,33 @@ def effective_globals(config: Mapping[str, Any], variables: Mapping[str, Any],
             continue
         result[key] = copy.deepcopy(variables[key])
     return result
+
+
+PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def split_config_path(path: str) -> list[str | int]:
+    """``train.pre_transforms[5].args.spatial_size`` as ``["train", "pre_transforms", 5, "args", "spatial_size"]``."""
+    return [int(index) if index else key for key, index in PATH_PART.findall(path)]
+
+
+def value_at(config: Any, path: str) -> tuple[bool, Any]:
+    """(found, value) at a JSON path of a config: the counterpart of the paths messages print."""
+    node = config
+    for part in split_config_path(path):
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node) or isinstance(part, str) and isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return False, None
+    return True, node
+
+
+def variable_at(raw_config: Mapping[str, Any], path: str) -> str | None:
+    """The variable a config value comes from: ``patch_size`` where the file says ``"spatial_size": "{patch_size}"``.
+
+    ``raw_config`` is the config as written (before substitution); only a value that is exactly one
+    ``{VAR}`` has a variable to change, so a failure can say ``--set patch_size=...``.
+    """
+    found, raw = value_at(raw_config, path)
+    whole = VARIABLE.fullmatch(raw) if found and isinstance(raw, str) else None
+    return whole.group(1) if whole else None

@@ -8,11 +8,11 @@ from typing import Any
 
 from runner import collector
 from runner.components.build import Builder
-from runner.components.registry import user_code_location
 from runner.config.load import LoadedConfig
 from runner.determinism import DeterminismSettings, derive_seed, seed_randomizables
-from runner.errors import MmarRunnerError, RunFailedError, first_line
+from runner.errors import DataMismatchError, MmarRunnerError, RunFailedError
 from runner.manifest import file_digest
+from runner.workflow.diagnose import ConfigTrace, failure_line
 from runner.write_failures import as_write_failure
 
 logger = logging.getLogger(__name__)
@@ -37,9 +37,11 @@ def is_engine(trainer: Any) -> bool:
     return isinstance(trainer, Engine)
 
 
-def call_user(run: Any) -> None:
-    """Run training; a failure in it names the innermost frame of the user's code, when there is one.
+def call_user(run: Any, trace: ConfigTrace | None = None) -> None:
+    """Run training; a failure in it is one line: the innermost transform and error, the user's file and line.
 
+    With the config's ``trace``, a failure a rule explains names the setting to change and is bad
+    input (:class:`DataMismatchError`, exit 2); any other is a :class:`RunFailedError` (exit 1).
     Start-up ends here: the collector runs normally during the loop (:mod:`runner.collector`).
     """
     collector.startup_done()
@@ -51,19 +53,8 @@ def call_user(run: Any) -> None:
         disk = as_write_failure(exc)  # a full or read-only disk, however deep in a handler it surfaced
         if disk is not None:
             raise disk from exc
-        cause = root_cause(exc)
-        raise RunFailedError(f"training failed{user_code_location(cause)}: {type(cause).__name__}: {first_line(cause)}") from exc
-
-
-def root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception of a chain: MONAI wraps a transform's error in "applying transform <object at 0x...>"."""
-    seen = {id(exc)}
-    while True:
-        inner = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-        if inner is None or id(inner) in seen:
-            return exc
-        seen.add(id(inner))
-        exc = inner
+        message, diagnosis = failure_line(exc, trace)
+        raise (DataMismatchError(message) if diagnosis else RunFailedError(message)) from exc
 
 
 def seed_datasets(builder: Builder, seed: int) -> None:

@@ -39,6 +39,7 @@ from runner.workflow.common import (
     settings_for,
 )
 from runner.workflow.data_record import data_files_name, data_root, digest_run_data, manifest_record
+from runner.workflow.diagnose import trace_of
 from runner.workflow.provenance import report_checkpoint
 from runner.workflow.session import RunSession
 
@@ -102,7 +103,7 @@ def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
             session.tracking = RunTracking(spec.tracking)
             base["tracking"] = session.tracking.begin(loaded.mmar.root.name, base, loaded.variables, loaded.overrides, loaded.resolved)
         session.start(base, beside={data_list: data.to_json()})
-        call_user(evaluator.run)  # a failure leaves the session: failed manifest, or nothing kept on bad input
+        call_user(evaluator.run, trace_of(loaded))  # a failure leaves the session: failed manifest, or nothing kept on bad input
         # After the run: a CheckpointLoader handler (Clara's component model entries) loads the weights as it starts.
         digest = weights_digest(model_state(network))
         session.base["model"]["weights_digest"] = digest

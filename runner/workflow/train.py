@@ -56,6 +56,7 @@ from runner.manifest import (
 from runner.mmar import resolve_in_mmar
 from runner.run_spec import RunSpec
 from runner.tracking.training import RunTracking
+from runner.workflow.checkpoint_fit import require_fitting_checkpoint
 from runner.workflow.common import (
     call_user,
     datalist_digests,
@@ -66,6 +67,7 @@ from runner.workflow.common import (
     settings_for,
 )
 from runner.workflow.data_record import data_root, digest_run_data, manifest_record, shared_from_main
+from runner.workflow.diagnose import trace_of
 from runner.workflow.distributed import DistContext, barrier_and_destroy, context_from_env, init_process_group, wrap_model
 from runner.workflow.handlers import RunRecord
 from runner.workflow.provenance import checkpoint_origin, report_checkpoint
@@ -140,6 +142,8 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
                                 context.distributed)  # before the datasets load: a missing file is exit 2 at once
         trainer = _build_trainer(builder, context)
         note_worker_count(builder, context.is_main)
+        if builder.declared("train", "model"):
+            require_fitting_checkpoint(loaded, builder.get("train", "model"))  # before the loader's wall of keys
         base = manifest_base(loaded, spec, started_at, flags, amp, device, datalist_digests(builder), warnings, builder.supplied,
                              world_size=context.world_size, data=manifest_record(data, DATA_FILES_NAME, data_root(loaded.variables)))
         base["trainer"] = {"class": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
@@ -341,13 +345,13 @@ def _prepare(trainer: Any, builder: Builder, record: RunRecord, settings: Determ
 def _run(trainer: Any, builder: Builder) -> Any:
     """Run an ignite engine, or a bring-your-own trainer, and return the trained network."""
     if is_engine(trainer):
-        call_user(trainer.run)
+        call_user(trainer.run, trace_of(builder.loaded))
         network = getattr(trainer, "network", None)
         return network if network is not None else builder.get("train", "model")
     runner = getattr(trainer, "run", None) or getattr(trainer, "train", None) or trainer
     if not callable(runner):
         raise RunFailedError(f"{type(trainer).__name__} has no run() or train() method and is not callable")
-    call_user(runner)
+    call_user(runner, trace_of(builder.loaded))
     network = getattr(trainer, "network", None)
     if network is None:
         network = getattr(trainer, "model", None)

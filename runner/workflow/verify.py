@@ -136,7 +136,8 @@ def load_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def verify(spec: RunSpec, iterations: int | None = DEFAULT_VERIFY_ITERATIONS, keep: Path | None = None) -> tuple[Comparison, list[Path]]:
+def verify(spec: RunSpec, iterations: int | None = DEFAULT_VERIFY_ITERATIONS, keep: Path | None = None,
+           verbose: bool = False) -> tuple[Comparison, list[Path]]:
     """Train twice, each in its own process and output folder, and compare.
 
     The MMAR is checked here first, so bad input is exit 2 before anything runs. The two runs live
@@ -144,10 +145,11 @@ def verify(spec: RunSpec, iterations: int | None = DEFAULT_VERIFY_ITERATIONS, ke
     run, and removed again when they fail, so a failed verify leaves no folder behind. Without
     ``keep`` the temporary folder goes when verify ends, whatever the outcome, with what the runs
     wrote to their temp folder (TMPDIR points inside it); the manifests returned are then none.
+    ``verbose`` runs them with ``-v`` and passes a failing run's output (its traceback) through.
 
     Raises:
         ConfigError: bad input (exit 2), found by the check or by a run.
-        RunFailedError: a run failed; its last error lines are in the message.
+        RunFailedError: a run failed; its error (the cause) is in the message.
     """
     from runner.components.check import check_mmar
     from runner.config.load import load_train_config
@@ -161,14 +163,15 @@ def verify(spec: RunSpec, iterations: int | None = DEFAULT_VERIFY_ITERATIONS, ke
     manifests = []
     try:
         with RunSession(base, None, "verify"), _ending(parent):
-            comparison = _train_twice_and_compare(one_run, base, manifests, parent)
+            comparison = _train_twice_and_compare(one_run, base, manifests, parent, verbose)
     finally:
         if keep is None:
             shutil.rmtree(base, ignore_errors=True)  # nothing left in the temp folder; --keep keeps both runs
     return comparison, manifests if keep is not None else []
 
 
-def _train_twice_and_compare(one_run: RunSpec, base: Path, manifests: list[Path], parent: MlflowRun | None) -> Comparison:
+def _train_twice_and_compare(one_run: RunSpec, base: Path, manifests: list[Path], parent: MlflowRun | None,
+                             verbose: bool) -> Comparison:
     """The two runs, each with its own TMPDIR inside ``base``: what they put in a temp folder goes with it."""
     scratch = base / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -176,12 +179,14 @@ def _train_twice_and_compare(one_run: RunSpec, base: Path, manifests: list[Path]
     for index in (1, 2):
         out = base / f"run{index}"
         words = [sys.executable, "-m", "runner", *worker_argv(one_run.with_sets(f"MMAR_CKPT_DIR={out}"))]
-        done = subprocess.run(words, capture_output=True, text=True, env=env)
+        done = subprocess.run([*words, *(["-v"] if verbose else [])], capture_output=True, text=True, env=env)
         if done.returncode != 0:
-            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            if verbose:
+                sys.stderr.write(done.stderr)  # the run's own output, its traceback included
+            cause = run_error(done.stderr)
             if done.returncode == BAD_INPUT_EXIT:
-                raise MmarRunnerError(f"run {index} of mmar verify refused its input:\n{tail}")
-            raise RunFailedError(f"run {index} of mmar verify failed (exit {done.returncode}):\n{tail}")
+                raise MmarRunnerError(f"run {index} of mmar verify refused its input: {cause}")
+            raise RunFailedError(f"run {index} of mmar verify failed (exit {done.returncode}): {cause}")
         manifests.append(out / MANIFEST_NAME)
     if not any(scratch.iterdir()):
         scratch.rmdir()
@@ -190,6 +195,24 @@ def _train_twice_and_compare(one_run: RunSpec, base: Path, manifests: list[Path]
         verdict = "bit-identical" if comparison.identical else f"diverged: first tensor {comparison.first_diverging_tensor}"
         parent.tags({"mmar.verify": verdict, "mmar.weights_digest": str(comparison.digest or "")})
     return comparison
+
+
+RUN_ERROR = "error: "
+
+
+def run_error(stderr: str, fallback_lines: int = 5) -> str:
+    """A failed run's own error out of its output: its last ``error:`` line with the hint lines after it.
+
+    The CLI writes that block last, after logs and warnings; a run that died without one (a signal)
+    is shown by its last lines instead.
+    """
+    lines = stderr.rstrip().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith(RUN_ERROR)]
+    if not starts:
+        return "\n".join(["", *lines[-fallback_lines:]]) if lines else "(it printed nothing)"
+    block = [lines[starts[-1]][len(RUN_ERROR):]]
+    block += [line.strip() for line in lines[starts[-1] + 1:] if line.startswith("  hint: ")]
+    return "; ".join(block)
 
 
 def _parent_run(spec: RunSpec, name: str) -> MlflowRun | None:

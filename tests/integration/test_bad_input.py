@@ -113,6 +113,28 @@ def test_args_the_signature_does_not_accept_are_caught_by_check(make_mmar: Calla
     assert not (root / "models").exists()
 
 
+def test_an_array_transform_given_keys_suggests_its_dictionary_form(make_mmar: Callable[..., Path]) -> None:
+    """Issue 19 item 4: RandShiftIntensity with keys is RandShiftIntensityd with its d missing."""
+    def edit(config: dict[str, Any]) -> None:
+        config["train"]["pre_transforms"][6] = {"name": "RandShiftIntensity", "args": {"offsets": 0.1, "keys": "image", "prob": 0.5}}
+
+    assert_bad_input(invoke("check", str(make_mmar(edit=edit))),
+                     f"{CONFIG}: train.pre_transforms[6].args.keys: RandShiftIntensity does not accept argument 'keys'",
+                     'its dictionary form takes keys: "name": "RandShiftIntensityd"')
+
+
+def test_a_custom_transform_given_keys_gets_no_dictionary_suggestion(make_mmar: Callable[..., Path]) -> None:
+    """Only MONAI's own array transforms have a dictionary form; a custom class of the same name is left alone."""
+    def edit(config: dict[str, Any]) -> None:
+        config["train"]["pre_transforms"][6] = {"path": "shift.RandShiftIntensity", "args": {"keys": "image"}}
+
+    root = make_mmar(edit=edit, custom={"shift.py": "class RandShiftIntensity:\n    def __init__(self, offsets=0.1):\n"
+                                                     "        pass\n\n    def __call__(self, data):\n        return data\n"})
+    text = assert_bad_input(invoke("check", str(root)), "RandShiftIntensity does not accept argument 'keys'",
+                            "RandShiftIntensity accepts: offsets")
+    assert "RandShiftIntensityd" not in text
+
+
 def test_missing_required_argument(make_mmar: Callable[..., Path]) -> None:
     root = make_mmar(edit=lambda c: c["train"]["model"]["args"].pop("out_channels"))
     assert_bad_input(invoke("check", str(root)), "train.model.args: UNet needs argument 'out_channels'")
