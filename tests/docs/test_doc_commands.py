@@ -88,9 +88,11 @@ def test_commands_no_test_machine_can_run_are_few_and_named() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("doc", LOCAL_FILES, ids=lambda p: str(p.relative_to(REPO)))
-def test_doc_commands_run_as_shown(doc: Path, tmp_path: Path, mlflow_uri: str) -> None:
+def test_doc_commands_run_as_shown(doc: Path, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     root = make_sandbox(tmp_path / "repo")
     # The reader's tracking server: TRACKING.md's commands log to it (MLFLOW_TRACKING_URI, as the page says to set).
-    env = sandbox_env({"MLFLOW_TRACKING_URI": mlflow_uri}) if doc.name == "TRACKING.md" else sandbox_env()
+    # Only that page starts one: the others' readers have none.
+    tracking = doc.name == "TRACKING.md"
+    env = sandbox_env({"MLFLOW_TRACKING_URI": request.getfixturevalue("mlflow_uri")}) if tracking else sandbox_env()
     failures = run_page(doc, WHERE_LOCAL, root, env)
     assert not failures, "\n\n".join(failures)
