@@ -1,45 +1,56 @@
-"""A throwaway copy of the parts of the repository the docs' commands touch, with ``mmar`` on PATH.
+"""A fresh copy of the repository in which the docs' commands run exactly as printed, from its root.
 
-Commands run exactly as the docs print them, from the copy's root. Only sizes change: the demo
-bundle's environment.json gains the test sizes (environment.json outranks the config's own
-variables, and a ``--set`` in a doc command still outranks both), so a doc command that trains
-takes seconds instead of the bundle's full-scale hours.
+The copy is what a reader has after ``git clone`` and ``make install``, and differs from it only
+where the reader's machine would:
+
+* its files are the repository's as git sees them (tracked ones, and new ones not yet committed),
+  so no data set, model or evaluation output of earlier runs: a page makes its data with the
+  documented command;
+* ``.venv`` is a link to the test run's virtual environment, already installed (``make`` finds it
+  up to date, see :func:`_never_newer_than_the_venv`), and ``mmar`` comes first on PATH, as after
+  ``source .venv/bin/activate``;
+* the test process's own pins (``PYTHONHASHSEED``, ``MMAR_NO_REEXEC``) are not in the shell.
+
+Nothing in the copy is edited: the demo bundle runs with its own config and environment.json.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import TINY_SET
 from tests.docs.snippets import REPO, DocCommand, blocks
 
 VENV_BIN = Path(sys.executable).parent
-COPIED = ("bundles", "Makefile", "pyproject.toml", "tests/fixtures/legacy_mmar", "tests/fixtures/bundles", "docs/examples", "runner/image/requirements-cpu.lock")
-OUTPUTS = ("data", "models", "eval")
-TEST_SIZES = {word.split("=", 1)[0]: json.loads(word.split("=", 1)[1]) for word in [*TINY_SET, "epochs=1"]}
-COMMAND_TIMEOUT_S = 600
+VENV_LINK = ".venv"
+COMMAND_TIMEOUT_S = 900
 
 
 def make_sandbox(root: Path) -> Path:
-    """Copy what the docs use into ``root``; bundles without their data and outputs."""
-    for name in COPIED:
-        source = REPO / name
-        target = root / name
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=_outputs, copy_function=shutil.copy2)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)  # keeps mtimes: make sees the venv as up to date
+    """Copy the repository's files (as git lists them) into ``root`` and link its ``.venv``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for relative in checkout_files():
+        source = REPO / relative
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target, follow_symlinks=False)  # keeps mtimes, as a checkout's make sees them
+    (root / VENV_LINK).symlink_to(VENV_BIN.parent, target_is_directory=True)
     _never_newer_than_the_venv(root / "pyproject.toml")
-    environment = root / "bundles" / "spleen_ct_seg" / "config" / "environment.json"
-    values = json.loads(environment.read_text(encoding="utf-8"))
-    environment.write_text(json.dumps({**values, **TEST_SIZES}, indent=2), encoding="utf-8")
     return root
+
+
+def checkout_files() -> list[str]:
+    """The files a clone of this working tree has: tracked and untracked-but-not-ignored, present on disk.
+
+    Generated data (``bundles/*/data/``), models and ``.venv`` are ignored by git, so they stay out.
+    """
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, check=True).stdout.decode()
+    names = sorted({name for name in listed.split("\0") if name})
+    return [name for name in names if name != VENV_LINK and (REPO / name).is_file()]
 
 
 def _never_newer_than_the_venv(pyproject: Path) -> None:
@@ -51,19 +62,10 @@ def _never_newer_than_the_venv(pyproject: Path) -> None:
         os.utime(pyproject, ns=(stamp.stat().st_atime_ns, stamp.stat().st_mtime_ns))
 
 
-def _outputs(folder: str, names: list[str]) -> list[str]:
-    """copytree filter: empty each bundle's data/, models/ and eval/ (what earlier runs left there)."""
-    here = Path(folder)
-    if here.name in OUTPUTS and here.parent.parent == REPO / "bundles":
-        return [n for n in names if n != ".gitkeep"]
-    return []
-
-
 def sandbox_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The user's shell: the venv's ``mmar`` first on PATH, the real venv for make, no hash-seed pin."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "MMAR_NO_REEXEC")}
+    """The reader's shell after ``source .venv/bin/activate``: the venv's ``mmar`` first on PATH, no hash-seed pin."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHASHSEED", "MMAR_NO_REEXEC", "VENV")}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["VENV"] = str(VENV_BIN.parent)
     env.update(extra or {})
     return env
 

@@ -8,9 +8,10 @@ block runs:
 * ```` ```console ````: by tests/docs/test_doc_commands.py, on this machine;
 * ```` ```console docker ````: by tests/image/test_doc_commands_docker.py, on the test engine;
 * ```` ```console ci ````: it is the CI command itself (`.ci/run` must contain it);
-* ```` ```console needs=gpu ```` / ```` needs=cluster ```` / ```` needs=dataset ````: needs what
-  no test machine has (a GPU or the CUDA wheels, a Kubernetes cluster, the real Decathlon data
-  set); counted by the tests, never silently skipped.
+* ```` ```console needs=gpu ```` / ```` needs=cluster ```` / ```` needs=network ```` / ````
+  needs=dataset ````: needs what no test machine has (a GPU or the CUDA image, a Kubernetes
+  cluster, the package index, the real Decathlon data set); each such command is listed with its
+  reason in tests/docs/test_doc_commands.py (NOT_RUN), never silently skipped.
 
 A comment ``# exits N`` on a command line sets the exit status it must have (default 0).
 """
@@ -25,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^```console(?P<info>[^\n]*)\n(?P<body>.*?)^```\s*$", re.S | re.M)
 EXIT = re.compile(r"#.*\bexits? (\d+)\b")
 WHERE_LOCAL, WHERE_DOCKER, WHERE_CI = "local", "docker", "ci"
-NEEDS_ALLOWED = frozenset({"gpu", "cluster", "dataset"})
+NEEDS_ALLOWED = frozenset({"gpu", "cluster", "network", "dataset"})
 ELLIPSIS = "…"
 
 

@@ -38,7 +38,9 @@ def run(host: str, image: str, *words: str, out: Path, data: Path | None = None,
 
 def test_container_training_is_bit_identical_to_the_host(docker_host: str, spleen_image: str, data: Path,
                                                          tmp_path: Path, make_mmar: object) -> None:
-    root = make_mmar()  # the demo bundle's config with the same synthetic data
+    # The demo bundle's config and its environment.json's variables (the image has both), with the same synthetic data.
+    baked = json.loads((DEMO_BUNDLE / "config" / "environment.json").read_text(encoding="utf-8"))
+    root = make_mmar(environment={k: v for k, v in baked.items() if k not in ("DATA_ROOT", "DATASET_JSON") and not k.startswith("MMAR_")})
     host = run_cli("train", str(root), "--set", *TINY_SET)
     assert host.returncode == 0, host.stderr[-2000:]
     on_host = json.loads((root / "models" / "run_manifest.json").read_text())
