@@ -10,19 +10,14 @@ it is set (``--set`` > environment.json > the config's top level). Pure: reads, 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runner.config.vars import DEFAULT_VARIABLES, SET_SOURCE, VARIABLE
+from runner.config.vars import DEFAULT_VARIABLES, SET_SOURCE, VARIABLE, value_at
 
 if TYPE_CHECKING:
     from runner.config.load import LoadedConfig
-
-PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-MISSING = object()
-
 
 @dataclass(frozen=True)
 class VariableOrigin:
@@ -33,17 +28,6 @@ class VariableOrigin:
 
     def __str__(self) -> str:
         return f"{self.name} ({self.source})"
-
-
-def value_at(document: Any, path: str) -> Any:
-    """The value at a JSON path such as ``train.pre_transforms[5].args.spatial_size``; MISSING if none."""
-    node = document
-    for key, index in PATH_PART.findall(path):
-        try:
-            node = node[int(index)] if index else node[key]
-        except (KeyError, IndexError, TypeError):
-            return MISSING
-    return node
 
 
 def variables_in(value: Any) -> list[str]:
@@ -63,7 +47,8 @@ def variables_behind(loaded: LoadedConfig, path: str) -> list[VariableOrigin]:
     Empty when the value was written literally (or the path is not in the config as written).
     """
     found: list[VariableOrigin] = []
-    pending = variables_in(value_at(loaded.mmar.config, path))
+    found_value, raw_value = value_at(loaded.mmar.config, path)
+    pending = variables_in(raw_value) if found_value else []
     while pending:
         name = pending.pop(0)
         if any(origin.name == name for origin in found):

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.config.load import load_train_config
-from runner.config.provenance import MISSING, VariableOrigin, value_at, variables_behind, variables_in
+from runner.config.provenance import VariableOrigin, variables_behind, variables_in
+from runner.config.vars import value_at
 
 MINIMAL = Path(__file__).resolve().parents[3] / "docs" / "examples" / "minimal" / "config" / "config_train.json"
 CROP = "train.pre_transforms[1].args.spatial_size"
@@ -26,9 +27,9 @@ def write_mmar(root: Path, environment: dict[str, Any]) -> Path:
 
 def test_value_at_follows_keys_and_indexes() -> None:
     document = {"train": {"pre_transforms": [{"args": {}}, {"args": {"spatial_size": "{patch_size}"}}]}}
-    assert value_at(document, CROP) == "{patch_size}"
-    assert value_at(document, "train.pre_transforms[7].args") is MISSING
-    assert value_at(document, "train.pre_transforms.args") is MISSING
+    assert value_at(document, CROP) == (True, "{patch_size}")
+    assert value_at(document, "train.pre_transforms[7].args") == (False, None)
+    assert value_at(document, "train.pre_transforms.args") == (False, None)
 
 
 def test_variables_in_finds_names_in_nested_values_once_and_not_in_lambdas() -> None:
