@@ -160,9 +160,9 @@ def _mmar(positional: Path | None, option: Path | None, bundles: bool = False) -
     return chosen
 
 
-def _root(positional: Path | None, option: Path | None, verbose: bool) -> str:
-    """The MMAR a run command names, or its error (exit 2) before anything else happens."""
-    return str(_reporting_errors(verbose, lambda: _mmar(positional, option)))
+def _root(positional: Path | None, option: Path | None, verbose: bool, bundles: bool = False) -> str:
+    """The MMAR (or, where the command takes one, bundle) a run command names, or its error (exit 2) first."""
+    return str(_reporting_errors(verbose, lambda: _mmar(positional, option, bundles)))
 
 
 def _unexpected(exc: Exception, verbose: bool, who: str = "") -> None:
@@ -256,7 +256,7 @@ def train(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, env
     A run stopped by SIGTERM (exit 75) continues from its resume checkpoint when started again, as long as
     its inputs (config, custom/, datalists) are unchanged.
     """
-    spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()), nproc,
+    spec = RunSpec("train", _root(mmar, m, verbose, bundles=True), config, environment, tuple(set_ or ()), nproc,
                    NodeLayout(nnodes, node_rank, master_addr, master_port), progress, fresh, lock_wait, max_iterations,
                    _tracking(verbose, tracking, tracking_uri, experiment, tracking_parent), image_ref or None, _data_cache())
     _train(spec, verbose)
@@ -311,6 +311,7 @@ def _print_conf(loaded: Any) -> None:
 
 def _train(spec: RunSpec, verbose: bool) -> None:
     _setup_logging(verbose)
+    from runner.bundle.cli import is_bundle
     from runner.config.load import load_train_config
     from runner.workflow.distributed import context_from_env, launch, processes_wanted
     from runner.workflow.train import run_training  # pins the process env before torch loads
@@ -321,6 +322,10 @@ def _train(spec: RunSpec, verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)  # one voice: rank 0 reports
 
     def work() -> Any:
+        if is_bundle(Path(spec.mmar), spec.config):
+            from runner.bundle.train import run_bundle_training
+
+            return run_bundle_training(spec)
         loaded = load_train_config(Path(spec.mmar), spec.config, spec.environment, spec.config_sets, strict=False)
         if loaded.errors:  # with every component and datalist problem too, in one report (exit 2)
             from runner.components.check import check_mmar
@@ -360,14 +365,19 @@ def _train(spec: RunSpec, verbose: bool) -> None:
 def _evaluate(command: str, kind_name: str, mmar: Path | None, m: Path | None, config: str | None, environment: str | None,
               set_: list[str] | None, verbose: bool, lock_wait: float, tracking: Any, image_ref: str | None) -> None:
     _setup_logging(verbose)
+    from runner.bundle.cli import is_bundle
     from runner.config import kinds
     from runner.config.load import load_config
     from runner.workflow.evaluate import run_evaluation  # pins the process env before torch loads
 
-    spec = RunSpec(command, _root(mmar, m, verbose), config, environment, tuple(set_ or ()), lock_wait_s=lock_wait, tracking=tracking,
-                   image=image_ref or None, data_cache=_data_cache())
+    spec = RunSpec(command, _root(mmar, m, verbose, bundles=True), config, environment, tuple(set_ or ()), lock_wait_s=lock_wait,
+                   tracking=tracking, image=image_ref or None, data_cache=_data_cache())
 
     def work() -> Any:
+        if is_bundle(Path(spec.mmar), config):
+            from runner.bundle.evaluate import run_bundle_evaluation
+
+            return run_bundle_evaluation(spec)
         loaded = load_config(Path(spec.mmar), config, environment, spec.sets, strict=False, kind=getattr(kinds, kind_name))
         _print_conf(loaded)
         return run_evaluation(loaded, spec)  # checks first: every problem at once
@@ -513,7 +523,7 @@ def verify(mmar: MmarArg = None, m: MmarOpt = None, config: ConfigOpt = None, en
     from runner.workflow.verify import explain
     from runner.workflow.verify import verify as verify_runs
 
-    spec = RunSpec("train", _root(mmar, m, verbose), config, environment, tuple(set_ or ()),
+    spec = RunSpec("train", _root(mmar, m, verbose, bundles=True), config, environment, tuple(set_ or ()),
                    tracking=_tracking(verbose, tracking, tracking_uri, experiment))
     comparison, manifests = _reporting_errors(verbose, lambda: verify_runs(spec, iterations or None, keep, verbose))
     for line in explain(comparison):

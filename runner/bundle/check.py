@@ -16,6 +16,7 @@ Issues come back as ``FILE: ID: message``; any error raises :class:`ConfigError`
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from runner.bundle.inputs import check_inputs
 from runner.bundle.layout import BUNDLE_METADATA, Kind, detect_layout
 from runner.bundle.load import BundleConfig, load_bundle
 from runner.bundle.metadata import check_metadata
+from runner.bundle.overrides import BundleOverride
 from runner.bundle.references import check_references
 from runner.errors import ConfigError, ConfigIssue, MmarLayoutError
 
@@ -46,8 +48,8 @@ def config_paths(root: Path, default: Path, configs: str | None) -> list[Path]:
     return [p if p.is_absolute() else root / p for p in (Path(c.strip()) for c in configs.split(",") if c.strip())]
 
 
-def check_bundle(root: str | Path, configs: str | None = None) -> BundleCheck:
-    """Check the bundle at ``root`` statically.
+def check_bundle(root: str | Path, configs: str | None = None, overrides: Sequence[BundleOverride] = ()) -> BundleCheck:
+    """Check the bundle at ``root`` statically, with the ``--set`` overrides a run would apply.
 
     Raises:
         MmarLayoutError: ``root`` is not a bundle, or a config file cannot be read.
@@ -58,7 +60,7 @@ def check_bundle(root: str | Path, configs: str | None = None) -> BundleCheck:
         raise MmarLayoutError(f"{root}: not a MONAI bundle (it has an MMAR's config/ folder)")
     bundle_root = layout.root.resolve()
     bundle = load_bundle(bundle_root, config_paths(bundle_root, layout.train_config, configs),
-                         bundle_root / BUNDLE_METADATA)
+                         bundle_root / BUNDLE_METADATA, overrides)
     issues = [*bundle.issues, *check_metadata(bundle.metadata, bundle.display(bundle.metadata_file)),
               *check_expressions(bundle), *check_references(bundle), *check_components(bundle),
               *check_inputs(bundle)]

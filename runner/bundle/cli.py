@@ -37,20 +37,21 @@ def refuse_bundle(root: Path) -> None:
     """Exit 2 when a command that does not take bundles yet is given one."""
     if looks_like_bundle(root):
         raise MmarRunnerError(f"{root}: a MONAI bundle (configs/); this command does not take bundles yet: "
-                              "only mmar check does so far (issue 18 is in progress)", hint=BUNDLES_DOC)
+                              "it takes check, train, verify, validate and infer so far", hint=BUNDLES_DOC)
 
 
 def check_bundle_command(root: Path, configs: str | None, environment: str | None, set_words: Sequence[str],
                          data: bool) -> str:
     """``mmar check BUNDLE``: the one-line summary; warnings are logged, errors raised (exit 2)."""
     from runner.bundle.check import check_bundle
+    from runner.bundle.overrides import parse_overrides
 
-    unsupported = [flag for flag, given in (("-e", environment), ("--set", set_words), ("--data", data)) if given]
+    unsupported = [flag for flag, given in (("-e", environment), ("--data", data)) if given]
     if unsupported:
         raise MmarRunnerError(f"{' and '.join(unsupported)}: not supported for bundles yet (issue 18 is in progress)",
                               hint=BUNDLES_DOC)
     try:
-        result = check_bundle(root, configs)
+        result = check_bundle(root, configs, parse_overrides(set_words))
     except ConfigError as exc:  # the errors are the exit message; what was not checked is said beside them
         _log_warnings(exc.issues)
         raise

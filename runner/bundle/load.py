@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from runner.bundle.overrides import SET_WHERE, BundleOverride, apply_overrides, check_override_ids
 from runner.errors import ConfigIssue, MmarLayoutError
 
 logger = logging.getLogger(__name__)
@@ -81,11 +82,13 @@ def load_config_file(path: Path, shown: str) -> tuple[dict[str, Any], list[Confi
     return content, issues
 
 
-def load_bundle(root: Path, config_files: Sequence[Path], metadata_file: Path) -> BundleConfig:
-    """Read and merge ``config_files`` (in order) and the metadata into one :class:`BundleConfig`.
+def load_bundle(root: Path, config_files: Sequence[Path], metadata_file: Path,
+                overrides: Sequence[BundleOverride] = ()) -> BundleConfig:
+    """Read and merge ``config_files`` (in order), the ``--set`` overrides and the metadata into one :class:`BundleConfig`.
 
     ``bundle_root`` is set to the bundle folder when the configs do not set it: the runner
-    passes it, as ``monai.bundle run --bundle_root`` does.
+    passes it, as ``monai.bundle run --bundle_root`` does. An override whose id does not
+    exist is exit 2 here, before anything else is checked.
     """
     from monai.bundle import ConfigParser
     from monai.bundle.utils import merge_kv
@@ -107,12 +110,18 @@ def load_bundle(root: Path, config_files: Sequence[Path], metadata_file: Path) -
     metadata, found = load_config_file(metadata_file, _shown(root, metadata_file))
     issues.extend(found)
     config = copy.deepcopy(merged.get())
+    check_override_ids(overrides, config)
+    apply_overrides(config, overrides)
+    for override in overrides:
+        origins[override.config_id.split("#", 1)[0]] = Path(SET_WHERE)
     config.setdefault(BUNDLE_ROOT_ID, str(root))
     config[META_KEY] = copy.deepcopy(metadata)
     return BundleConfig(root, tuple(config_files), metadata_file, config, metadata, origins, tuple(issues))
 
 
 def _shown(root: Path, path: Path) -> str:
+    if path == Path(SET_WHERE):
+        return SET_WHERE
     try:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:

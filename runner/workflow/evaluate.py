@@ -107,8 +107,8 @@ def run_evaluation(loaded: LoadedConfig, spec: RunSpec) -> EvalResult:
         # After the run: a CheckpointLoader handler (Clara's component model entries) loads the weights as it starts.
         digest = weights_digest(model_state(network))
         session.base["model"]["weights_digest"] = digest
-        metrics = _scalar_metrics(evaluator.state.metrics)
-        cases = _cases_seen(evaluator)
+        metrics = scalar_metrics(evaluator.state.metrics)
+        cases = cases_seen(evaluator)
         if session.tracking is not None:
             session.tracking.metrics(metrics)
         written = session.written()
@@ -133,7 +133,7 @@ def _checkpoint_origin(loaded: LoadedConfig) -> dict[str, Any] | None:
     return report_checkpoint(resolve_in_mmar(loaded.mmar.root, source)) if isinstance(source, str) else None
 
 
-def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     found = {}
     for name, value in metrics.items():
         try:
@@ -143,7 +143,7 @@ def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return found
 
 
-def _cases_seen(evaluator: Any) -> int:
+def cases_seen(evaluator: Any) -> int:
     loader = getattr(evaluator, "data_loader", None)
     dataset = getattr(loader, "dataset", None)
     try:

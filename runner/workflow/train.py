@@ -172,14 +172,14 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
             raise RunInterruptedError(f"interrupted (Ctrl-C) after iteration {record.iterations}, before a resume checkpoint "
                                       "was written", hint="run the same command again to start over") from None
         if keeper is not None and keeper.preempted:
-            _stop_on_signal(session, keeper, record, context)
+            stop_on_signal(session, keeper, record, context)
         duration = time.perf_counter() - started
         state = model_state(network)
         digest = weights_digest(state)
         final_model = ckpt_dir / FINAL_MODEL
         if context.is_main and not session.wrote(final_model):
-            _save_checkpoint({"model": state, "train_conf": loaded.resolved}, final_model)
-        best_model = _best_model(session, ckpt_dir, context.is_main)
+            save_checkpoint({"model": state, "train_conf": loaded.resolved}, final_model)
+        best_model = best_model_of(session, ckpt_dir, context.is_main)
         if context.is_main:
             write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
         logdir = tensorboard_logdir(ckpt_dir, session.wrote) if context.is_main else None
@@ -195,7 +195,7 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
                 "best_model": str(best_model) if best_model else None,
                 "train_stats": str(ckpt_dir / TRAIN_STATS),
             },
-            "output_digests": _output_digests(session, ckpt_dir) if context.is_main else {},
+            "output_digests": output_digests(session, ckpt_dir) if context.is_main else {},
         })
         if context.is_main:
             shutil.rmtree(resume_dir(ckpt_dir), ignore_errors=True)  # done: the next run in this folder starts afresh
@@ -212,7 +212,7 @@ def tensorboard_logdir(ckpt_dir: Path, wrote: Callable[[Path], bool]) -> Path | 
     return ckpt_dir if any(wrote(path) for path in ckpt_dir.rglob(f"{TENSORBOARD_EVENTS}*")) else None
 
 
-def _stop_on_signal(session: RunSession, keeper: ResumeKeeper, record: RunRecord, context: DistContext) -> None:
+def stop_on_signal(session: RunSession, keeper: ResumeKeeper, record: RunRecord, context: DistContext) -> None:
     """End a run a signal stopped after its resume checkpoint: manifest ``preempted`` (SIGTERM) or ``interrupted`` (Ctrl-C)."""
     interrupted = keeper.stop_signal == "SIGINT"
     session.stop("interrupted" if interrupted else "preempted",
@@ -272,7 +272,7 @@ def close_event_writers(builder: Builder) -> None:
                     logger.debug("closing %s: %s", type(handler).__name__, first_line(exc))
 
 
-def _best_model(session: RunSession, ckpt_dir: Path, is_main: bool) -> Path | None:
+def best_model_of(session: RunSession, ckpt_dir: Path, is_main: bool) -> Path | None:
     """model.pt when this run wrote it; one left by an earlier run is not this run's best, and is said to be so."""
     path = ckpt_dir / BEST_MODEL
     if session.wrote(path):
@@ -283,7 +283,7 @@ def _best_model(session: RunSession, ckpt_dir: Path, is_main: bool) -> Path | No
     return None
 
 
-def _output_digests(session: RunSession, ckpt_dir: Path) -> dict[str, str]:
+def output_digests(session: RunSession, ckpt_dir: Path) -> dict[str, str]:
     """sha256 of each model file this run wrote, by path: how a later command tells which run wrote a checkpoint."""
     return {str(path): file_digest(path) for path in session.written() if path.suffix in MODEL_SUFFIXES
             and ckpt_dir / "resume" not in path.parents}
@@ -362,7 +362,7 @@ def _run(trainer: Any, builder: Builder) -> Any:
     return network
 
 
-def _save_checkpoint(obj: Any, path: Path) -> None:
+def save_checkpoint(obj: Any, path: Path) -> None:
     import torch
 
     write_atomic(path, lambda tmp: torch.save(obj, tmp))

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -151,34 +151,48 @@ def verify(spec: RunSpec, iterations: int | None = DEFAULT_VERIFY_ITERATIONS, ke
         ConfigError: bad input (exit 2), found by the check or by a run.
         RunFailedError: a run failed; its error (the cause) is in the message.
     """
-    from runner.components.check import check_mmar
-    from runner.config.load import load_train_config
-
-    loaded = load_train_config(Path(spec.mmar), spec.config, spec.environment, spec.config_sets, strict=False)
-    check_mmar(loaded)
-    parent = _parent_run(spec, loaded.mmar.root.name)
+    name, output_sets = _checked_target(spec)
+    parent = _parent_run(spec, name)
     tracking = replace(spec.tracking, parent_run_id=parent.run_id) if parent is not None else spec.tracking
     one_run = replace(spec, command="train", max_iterations=iterations, processes=None, nodes=NodeLayout(), tracking=tracking)
     base = keep if keep is not None else Path(tempfile.gettempdir()) / f"mmar-verify-{secrets.token_hex(4)}"
     manifests = []
     try:
         with RunSession(base, None, "verify"), _ending(parent):
-            comparison = _train_twice_and_compare(one_run, base, manifests, parent, verbose)
+            comparison = _train_twice_and_compare(one_run, base, manifests, parent, verbose, output_sets)
     finally:
         if keep is None:
             shutil.rmtree(base, ignore_errors=True)  # nothing left in the temp folder; --keep keeps both runs
     return comparison, manifests if keep is not None else []
 
 
+def _checked_target(spec: RunSpec) -> tuple[str, Callable[[Path], list[str]]]:
+    """Check the MMAR or bundle (exit 2 before anything runs); its name, and the --set words that send a run's outputs to a folder."""
+    from runner.bundle.cli import is_bundle
+
+    if is_bundle(Path(spec.mmar), spec.config):
+        from runner.bundle.train import CKPT_DIR_ID, OUTPUT_DIR_ID, prepare_bundle_run
+
+        run = prepare_bundle_run(spec)
+        has_output_dir = OUTPUT_DIR_ID in run.bundle.config
+        return run.root.name, lambda out: [f"{CKPT_DIR_ID}={out}", *([f"{OUTPUT_DIR_ID}={out / 'eval'}"] if has_output_dir else [])]
+    from runner.components.check import check_mmar
+    from runner.config.load import load_train_config
+
+    loaded = load_train_config(Path(spec.mmar), spec.config, spec.environment, spec.config_sets, strict=False)
+    check_mmar(loaded)
+    return loaded.mmar.root.name, lambda out: [f"MMAR_CKPT_DIR={out}"]
+
+
 def _train_twice_and_compare(one_run: RunSpec, base: Path, manifests: list[Path], parent: MlflowRun | None,
-                             verbose: bool) -> Comparison:
+                             verbose: bool, output_sets: Callable[[Path], list[str]]) -> Comparison:
     """The two runs, each with its own TMPDIR inside ``base``: what they put in a temp folder goes with it."""
     scratch = base / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TMPDIR": str(scratch)}
     for index in (1, 2):
         out = base / f"run{index}"
-        words = [sys.executable, "-m", "runner", *worker_argv(one_run.with_sets(f"MMAR_CKPT_DIR={out}"))]
+        words = [sys.executable, "-m", "runner", *worker_argv(one_run.with_sets(*output_sets(out)))]
         done = subprocess.run([*words, *(["-v"] if verbose else [])], capture_output=True, text=True, env=env)
         if done.returncode != 0:
             if verbose:

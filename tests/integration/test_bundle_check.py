@@ -302,12 +302,24 @@ def test_cli_ok_line_and_other_commands_refuse_bundles(tmp_path: Path) -> None:
     result = invoke("check", str(FIXTURES / "cls2d"))
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("ok: ") and "MONAI bundle" in result.stdout and "nothing was run" in result.stdout
-    for command in (["train"], ["verify"], ["validate"], ["k8s", "--image", "x:1"]):
+    for command in (["finetune"], ["export"], ["migrate"]):
         refused = invoke(*command, str(FIXTURES / "cls2d"))
         assert refused.exit_code == 2, (command, refused.stdout, refused.stderr)
-        assert "a MONAI bundle (configs/); this command does not take bundles yet: only mmar check" in refused.stderr
-    unsupported = invoke("check", str(FIXTURES / "cls2d"), "--set", "x=1")
-    assert unsupported.exit_code == 2 and "--set: not supported for bundles yet" in unsupported.stderr
+        assert "a MONAI bundle (configs/); this command does not take bundles yet" in refused.stderr
+    unsupported = invoke("check", str(FIXTURES / "cls2d"), "--data")
+    assert unsupported.exit_code == 2 and "--data: not supported for bundles yet" in unsupported.stderr
+
+
+def test_check_takes_set_words_as_a_run_would(tmp_path: Path) -> None:
+    """``--set`` reaches the check: an override that breaks a reference is reported; one that code would be is refused."""
+    root = FIXTURES / "seg3d_glob"
+    assert invoke("check", str(root), "--set", "train#dataloader#batch_size=1").exit_code == 0
+    missing = invoke("check", str(root), "--set", f"dataset_dir={tmp_path / 'nowhere'}")
+    assert missing.exit_code == 2 and "matches no files" in missing.stderr
+    typo = invoke("check", str(root), "--set", "train#trainer#max_epoch=2")  # a new key of an item: its signature decides
+    assert typo.exit_code == 2 and "does not accept argument 'max_epoch' (did you mean 'max_epochs'?)" in typo.stderr
+    unknown = invoke("check", str(root), "--set", "trainr#max_epochs=2")
+    assert unknown.exit_code == 2 and "--set: trainr#max_epochs: no item has that id" in unknown.stderr
 
 
 def test_cli_neither_layout_says_what_is_missing(tmp_path: Path) -> None:

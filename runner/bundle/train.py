@@ -1,0 +1,388 @@
+"""``mmar train BUNDLE``: a MONAI bundle's training, run by MONAI's own ``ConfigWorkflow``, inside a run session.
+
+MONAI parses, resolves and runs the bundle exactly as ``python -m monai.bundle run`` would; what
+the runner adds is around it, in a fixed order:
+
+1. the static check (``mmar check``; nothing of the bundle runs), with the ``--set`` overrides;
+2. every RNG and determinism flag pinned with the bundle's own seed (its ``set_determinism``
+   literal), before MONAI parses anything;
+3. the bundle's ``initialize``; whatever it changes (``cudnn.benchmark`` on, deterministic
+   algorithms off) is honoured and read back, and the manifest then says the run is not bitwise
+   reproducible;
+4. the data files the datasets will load hashed, before any dataset loads them;
+5. ``train#trainer`` resolved (the network from the freshly seeded RNG, as MONAI orders it), then
+   the data RNGs pinned (:func:`runner.bundle.objects.pin_data_rngs`) and the runner's handlers
+   attached: run record, strict-determinism guard, resume checkpoints on SIGTERM;
+6. the bundle's ``run`` and ``finalize``; then ``final_model.pt``, ``train_stats.json`` and the run
+   manifest in the bundle's ``ckpt_dir``, each written atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import shutil
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from runner.bundle.check import check_bundle
+from runner.bundle.code import bundle_code
+from runner.bundle.layout import BUNDLE_METADATA
+from runner.bundle.load import BundleConfig
+from runner.bundle.objects import TRAINER_ID, BundleObjects, pin_data_rngs
+from runner.bundle.overrides import BundleOverride, parse_overrides
+from runner.bundle.seed import BundleSeed, bundle_seed
+from runner.data.content_digest import DATA_FILES_NAME, DataDigest
+from runner.determinism import DeterminismSettings, apply_determinism, attach_strict_guard, prepare_process_env, read_back_flags
+from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, RunFailedError, RunInterruptedError
+from runner.jsonio import write_json_atomic
+from runner.manifest import (
+    MANIFEST_NAME,
+    config_digest,
+    device_fingerprint,
+    file_digests,
+    folder_digest,
+    invocation,
+    json_data,
+    library_versions,
+    model_state,
+    tensor_digests,
+    weights_digest,
+)
+from runner.run_spec import RunSpec, mmar_argv
+from runner.tracking.options import TrackingOptions
+from runner.workflow.common import call_user, is_engine
+from runner.workflow.handlers import RunRecord
+from runner.workflow.resume import ResumeKeeper, checkpoint_interval, signals_request_checkpoint
+from runner.workflow.resume_store import RunInputs, find_resume, refuse_finished, resume_dir
+from runner.workflow.session import RunSession
+from runner.workflow.train import (
+    FINAL_MODEL,
+    TRAIN_STATS,
+    TrainResult,
+    best_model_of,
+    output_digests,
+    save_checkpoint,
+    stop_on_signal,
+    tensorboard_logdir,
+)
+
+logger = logging.getLogger(__name__)
+
+RUN_IDS = ("run", "training")  # MONAI's run id; bundles written before MONAI 1.0 called it "training"
+CKPT_DIR_ID = "ckpt_dir"
+OUTPUT_DIR_ID = "output_dir"
+DEFAULT_CKPT_DIR = "models"
+
+
+@dataclass(frozen=True)
+class BundleRun:
+    """A checked bundle and how to run it: files for MONAI, overrides, seed, where its outputs go."""
+
+    spec: RunSpec
+    bundle: BundleConfig
+    overrides: tuple[BundleOverride, ...]
+    seed: BundleSeed
+    run_id: str
+    warnings: tuple[ConfigIssue, ...]
+
+    @property
+    def root(self) -> Path:
+        return self.bundle.root
+
+
+def prepare_bundle_run(spec: RunSpec, engine_id: str = TRAINER_ID) -> BundleRun:
+    """Check the bundle with its overrides (exit 2 on any problem, nothing run) and read its seed and run id.
+
+    ``engine_id`` is the item the command runs (``train#trainer``; ``validate#evaluator`` or
+    ``evaluator`` for validate and infer): a bundle without it is exit 2 here.
+    """
+    if spec.launches_workers:
+        raise MmarRunnerError("--nproc/--nnodes: a MONAI bundle trains in one process for now",
+                              hint="a bundle that wants several GPUs sets them up in its own config (MONAI's multi_gpu_train.json)")
+    if spec.environment:
+        raise MmarRunnerError("-e: a MONAI bundle has no environment.json; give more config files with -c a.json,b.json")
+    overrides = tuple(parse_overrides(spec.sets))
+    checked = check_bundle(spec.mmar, spec.config, overrides)
+    config = checked.bundle.config
+    run_id = next((i for i in RUN_IDS if i in config), None)
+    if run_id is None:
+        raise ConfigError([ConfigIssue(checked.bundle.display(checked.bundle.files[-1]), "run",
+                                       "no 'run' item: nothing says how to train",
+                                       hint='add "run": ["$@train#trainer.run()"], as MONAI\'s bundle specification has it')])
+    if not _has_id(config, engine_id):
+        raise ConfigError([ConfigIssue(checked.bundle.display(checked.bundle.files[-1]), engine_id,
+                                       f"no {engine_id} item: the runner finds what {spec.command} runs by MONAI's property id")])
+    for warning in checked.warnings:
+        logger.warning("%s", warning.render())
+    return BundleRun(spec, checked.bundle, overrides, bundle_seed(config), run_id, checked.warnings)
+
+
+def _has_id(config: dict[str, Any], config_id: str) -> bool:
+    node: Any = config
+    for part in config_id.split("#"):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def make_workflow(run: BundleRun) -> Any:
+    """MONAI's ``ConfigWorkflow`` over the bundle's files and overrides: reading only, nothing evaluated yet."""
+
+    overrides = {o.monai_id: o.value for o in run.overrides}
+    overrides.setdefault("bundle_root", str(run.root))  # as `monai.bundle run --bundle_root`
+    quiet = logging.getLogger("monai.bundle.workflows")  # its notes on no logging file and no property set: ours are chosen
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        return _config_workflow(run, overrides)
+    finally:
+        quiet.setLevel(level)
+
+
+def _config_workflow(run: BundleRun, overrides: dict[str, Any]) -> Any:
+    from monai.bundle import ConfigWorkflow
+
+    return ConfigWorkflow(config_file=[str(f) for f in run.bundle.files], meta_file=str(run.root / BUNDLE_METADATA),
+                          logging_file=False, run_id=run.run_id, workflow_type=None, **overrides)
+
+
+def output_folder(workflow: Any, root: Path, folder_id: str = CKPT_DIR_ID, default: str = DEFAULT_CKPT_DIR) -> Path:
+    """The bundle's ``ckpt_dir`` (where its own savers write; ``output_dir`` for evaluation), resolved by MONAI."""
+    parser = workflow.parser
+    if folder_id not in parser:
+        return root / default
+    value = parser.get_parsed_content(folder_id)
+    parser.ref_resolver.remove_resolved_content(folder_id)
+    if not isinstance(value, (str, Path)):
+        raise ConfigError([ConfigIssue("configs", folder_id, f"expected a folder path, got {type(value).__name__}")])
+    path = Path(value)
+    return path if path.is_absolute() else (root / path)
+
+
+def run_bundle_training(spec: RunSpec) -> TrainResult:
+    """Train a bundle as MONAI would, pinned, recorded and resumable; outputs in its ``ckpt_dir``.
+
+    Raises the same errors as :func:`runner.workflow.train.run_training`.
+    """
+    prepare_process_env()
+    run = prepare_bundle_run(spec)
+    resume_every_s = checkpoint_interval()
+    workflow = make_workflow(run)
+    ckpt_dir = output_folder(workflow, run.root)
+    settings = DeterminismSettings(seed=run.seed.seed)
+    started_at = datetime.now(timezone.utc)
+    started = time.perf_counter()
+    with RunSession(ckpt_dir, MANIFEST_NAME, spec.command, lock_wait_s=spec.lock_wait_s) as session, bundle_code(run.root):
+        pinned = apply_determinism(settings)
+        call_user(workflow.initialize)
+        settings, flags = bundle_requests(settings, pinned)
+        objects = BundleObjects(workflow.parser)
+        data = digest_bundle_data(objects, spec, ("train#dataset#data", "validate#dataset#data"))
+        trainer = objects.get(TRAINER_ID)
+        pins = pin_data_rngs(objects, settings.seed)
+        base = bundle_manifest_base(run, started_at, flags, trainer, data, pins)
+        record = RunRecord()
+        keeper = _resume_keeper(run, ckpt_dir, objects, trainer, record, base, data, resume_every_s)
+        if keeper is not None and keeper.resumed_from is not None:
+            base["resumed_from"] = str(keeper.resumed_from)
+        _prepare(trainer, objects, record, settings, spec, keeper)
+        if spec.tracking.enabled:
+            session.tracking = _track(run, base, trainer, record, keeper)
+        session.start(base, beside={DATA_FILES_NAME: data.to_json()})
+        try:
+            with signals_request_checkpoint(keeper) if keeper else nullcontext():
+                call_user(workflow.run)
+        except MmarRunnerError as exc:
+            if exc.exit_code != BAD_INPUT_EXIT:
+                session.fail(exc.message, record.summary())
+            raise
+        except KeyboardInterrupt:
+            session.stop("interrupted", {**record.summary(), "resume_checkpoint": None})
+            raise RunInterruptedError(f"interrupted (Ctrl-C) after iteration {record.iterations}, before a resume checkpoint "
+                                      "was written", hint="run the same command again to start over") from None
+        if keeper is not None and keeper.preempted:
+            from runner.workflow.distributed import context_from_env
+
+            stop_on_signal(session, keeper, record, context_from_env())
+        call_user(workflow.finalize)
+        duration = time.perf_counter() - started
+        network = _network(trainer, objects)
+        state = model_state(network)
+        digest = weights_digest(state)
+        final_model = ckpt_dir / FINAL_MODEL
+        if not session.wrote(final_model):
+            save_checkpoint({"model": state}, final_model)
+        best_model = best_model_of(session, ckpt_dir, True)
+        write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
+        logdir = tensorboard_logdir(ckpt_dir, session.wrote)
+        manifest_path = session.complete({
+            "duration_s": round(duration, 3),
+            "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
+            "weights_digest": digest,
+            "tensor_digests": tensor_digests(state),
+            **record.summary(),
+            "determinism": {**base["determinism"], "in_force_after_training": read_back_flags()},
+            "outputs": {"final_model": str(final_model), "best_model": str(best_model) if best_model else None,
+                        "train_stats": str(ckpt_dir / TRAIN_STATS)},
+            "output_digests": output_digests(session, ckpt_dir),
+        })
+        shutil.rmtree(resume_dir(ckpt_dir), ignore_errors=True)
+    summary = record.summary()
+    return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model, summary["epochs_completed"],
+                       summary["iterations"], bool(summary["ended_early"]), summary["planned_iterations"], logdir)
+
+
+def bundle_requests(settings: DeterminismSettings, pinned: dict[str, Any]) -> tuple[DeterminismSettings, dict[str, Any]]:
+    """What the bundle's ``initialize`` changed of the pins: honoured, recorded, and reflected in ``bitwise_reproducible``."""
+    import torch
+
+    after = DeterminismSettings(seed=settings.seed, cudnn_benchmark=bool(torch.backends.cudnn.benchmark),
+                                tf32=settings.tf32, deterministic_algorithms=torch.are_deterministic_algorithms_enabled())
+    flags = read_back_flags(after)
+    changed = {name: {"pinned": pinned.get(name), "bundle": flags.get(name)}
+               for name in ("deterministic_algorithms", "cudnn_deterministic", "cudnn_benchmark", "float32_matmul_precision")
+               if pinned.get(name) != flags.get(name)}
+    if not torch.backends.cudnn.deterministic:
+        flags["bitwise_reproducible"] = False
+    flags["changed_by_bundle"] = changed
+    for name, values in changed.items():
+        logger.warning("the bundle's initialize set %s to %s (pinned: %s): honoured; the run is %s", name, values["bundle"],
+                       values["pinned"], "bitwise reproducible" if flags["bitwise_reproducible"] else "not bitwise reproducible")
+    return after, flags
+
+
+def digest_bundle_data(objects: BundleObjects, spec: RunSpec, data_ids: Sequence[str]) -> DataDigest:
+    """Hash the files the datasets' ``data`` lists (``data_ids``) name, before any dataset loads them."""
+    from runner.data.content_digest import digest_files
+    from runner.data.digest_cache import DigestCache
+    from runner.data.named_files import entry_files
+
+    named = []
+    for data_id in data_ids:
+        if data_id.replace("#", "::") not in objects.parser:
+            continue
+        entries = objects.get(data_id)
+        if isinstance(entries, Sequence) and all(isinstance(e, dict) for e in entries):
+            named += entry_files(f"configs: {data_id}", data_id, entries)
+    cache_context = DigestCache(Path(spec.data_cache)) if spec.data_cache else nullcontext(None)
+    with cache_context as cache:
+        data = digest_files(named, None, cache)
+    logger.info("data: %d files, %.1f MB, %s", data.files, data.bytes / 1e6, data.digest)
+    return data
+
+
+def bundle_manifest_base(run: BundleRun, started_at: datetime, flags: dict[str, Any], trainer: Any, data: DataDigest,
+                         pins: dict[str, Any], data_list: str = DATA_FILES_NAME) -> dict[str, Any]:
+    """The facts known before training starts, in the MMAR manifest's fields (mmar diff/verify read both alike)."""
+    bundle = run.bundle
+    device = getattr(trainer, "device", "cpu")
+    metadata = bundle.metadata
+    state = getattr(trainer, "state", None)
+    return {
+        "command": run.spec.command,
+        "format": "monai-bundle",
+        "started_at": started_at.isoformat(),
+        "mmar_root": str(bundle.root),
+        "config_file": ",".join(str(f) for f in bundle.files),
+        "environment_file": None,
+        "bundle": {"name": metadata.get("name") or bundle.root.name, "version": metadata.get("version"),
+                   "run_id": run.run_id, "seed_from": run.seed.source},
+        "seed": run.seed.seed,
+        "variables": {},
+        "overrides": json_data({o.config_id: o.value for o in run.overrides}),
+        "determinism": {**flags, "data_rngs_pinned": pins},
+        "amp": {"requested": bool(getattr(trainer, "amp", False)), "in_force": bool(getattr(trainer, "amp", False))},
+        "config_digest": config_digest(_without_meta(bundle.config), bundle.root),
+        "datalist_digests": {},
+        "data": {**data.summary(), "list": data_list, "root": None},
+        "custom_code_digest": folder_digest(bundle.root / "scripts"),
+        "max_epochs": getattr(state, "max_epochs", None),
+        "versions": library_versions(),
+        "device": device_fingerprint(device),
+        "warnings": [w.render() for w in run.warnings],
+        "runner_supplied": {},
+        "search_point": None,
+        "image": run.spec.image,
+        "invocation": invocation(),
+        "reproduce": _reproduce(run),
+    }
+
+
+def _without_meta(config: dict[str, Any]) -> dict[str, Any]:
+    from runner.bundle.load import BUNDLE_ROOT_ID, META_KEY
+
+    return {k: v for k, v in config.items() if k not in (META_KEY, BUNDLE_ROOT_ID)}
+
+
+def _reproduce(run: BundleRun) -> str:
+    """The command that repeats this run on one host: bundle and config files by absolute path, the same overrides."""
+    one_host = replace(run.spec, mmar=str(run.root), config=",".join(str(f) for f in run.bundle.files),
+                       sets=tuple(o.word() for o in run.overrides), progress=True, fresh=False, lock_wait_s=0.0,
+                       tracking=TrackingOptions())
+    return shlex.join(["mmar", *mmar_argv(one_host)])
+
+
+def _resume_keeper(run: BundleRun, ckpt_dir: Path, objects: BundleObjects, trainer: Any, record: RunRecord,
+                   base: dict[str, Any], data: DataDigest, every_s: float) -> ResumeKeeper | None:
+    if not is_engine(trainer):
+        return None
+    inputs = RunInputs(base["config_digest"], file_digests(run.root / "scripts"), {}, 1, data)
+    keeper = ResumeKeeper(ckpt_dir, objects, trainer, objects.built("validate", "evaluator"), record, inputs, True, every_s)
+    if run.spec.fresh:
+        if resume_dir(ckpt_dir).is_dir():
+            logger.info("--fresh: removing the resume checkpoints in %s", resume_dir(ckpt_dir))
+            shutil.rmtree(resume_dir(ckpt_dir))
+        return keeper
+    network = getattr(trainer, "network", None)
+    model_keys = set(model_state(network)) if network is not None else set()
+    keeper.found = find_resume(ckpt_dir, inputs, model_keys, run.bundle.display(run.bundle.files[-1]))
+    if keeper.found is not None:
+        refuse_finished(keeper.found, getattr(trainer.state, "max_epochs", None))
+    return keeper
+
+
+def _prepare(trainer: Any, objects: BundleObjects, record: RunRecord, settings: DeterminismSettings, spec: RunSpec,
+             keeper: ResumeKeeper | None) -> None:
+    """The runner's handlers on the bundle's trainer, and the resume checkpoint restored, before the run begins."""
+    if not is_engine(trainer):
+        raise ConfigError([ConfigIssue("configs", "train#trainer", f"{type(trainer).__name__} is not an ignite Engine",
+                                       hint="mmar trains bundles whose train#trainer is a MONAI trainer (SupervisedTrainer, ...)")])
+    record.attach(trainer, objects.built("validate", "evaluator"), getattr(trainer.state, "max_epochs", None), spec.progress,
+                  spec.max_iterations, getattr(trainer, "optimizer", None))
+    attach_strict_guard(trainer, settings)
+    if keeper is None:
+        return
+    keeper.attach()
+    if keeper.found is not None:
+        try:
+            keeper.restore(keeper.found)
+        except Exception as exc:  # noqa: BLE001 - a state that does not fit: say which file, keep everything
+            raise RunFailedError(f"resuming from {keeper.found.path} failed: {type(exc).__name__}: {exc}",
+                                 hint="mmar train --fresh starts from the beginning") from exc
+
+
+def _track(run: BundleRun, base: dict[str, Any], trainer: Any, record: RunRecord, keeper: ResumeKeeper | None) -> Any:
+    from runner.tracking.training import RunTracking
+
+    tracking = RunTracking(run.spec.tracking)
+    resume_run_id = keeper.found.payload.get("tracking_run_id") if keeper is not None and keeper.found is not None else None
+    base["tracking"] = tracking.begin(base["bundle"]["name"], base, {}, base["overrides"], _without_meta(run.bundle.config),
+                                      resume_run_id if isinstance(resume_run_id, str) else None)
+    if keeper is not None:
+        keeper.tracking_run_id = tracking.run_id
+    tracking.attach(trainer, record)
+    return tracking
+
+
+def _network(trainer: Any, objects: BundleObjects) -> Any:
+    network = getattr(trainer, "network", None) or objects.built("train", "model")
+    if network is None:
+        raise RunFailedError(f"{type(trainer).__name__} exposes no .network to digest")
+    return network
