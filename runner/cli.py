@@ -323,8 +323,13 @@ def _train(spec: RunSpec, verbose: bool) -> None:
 
     def work() -> Any:
         if is_bundle(Path(spec.mmar), spec.config):
-            from runner.bundle.train import run_bundle_training
+            from runner.bundle.train import prepare_bundle_run, run_bundle_training
 
+            if not context.distributed and spec.launches_workers:
+                if spec.nodes.nnodes > 1 and not spec.nodes.master_addr:
+                    raise MmarRunnerError("--nnodes > 1 needs --master-addr (the host of node 0)")
+                prepare_bundle_run(spec)  # bad input: one report here, not one per worker
+                raise typer.Exit(launch(spec))
             return run_bundle_training(spec)
         loaded = load_train_config(Path(spec.mmar), spec.config, spec.environment, spec.config_sets, strict=False)
         if loaded.errors:  # with every component and datalist problem too, in one report (exit 2)

@@ -36,11 +36,10 @@ TRAINER_ID = "train#trainer"
 class BundleObjects:
     """``built(section, slot)`` over a MONAI ``ConfigParser`` whose items the bundle's run resolved."""
 
-    rank = 0
-    world_size = 1
-
-    def __init__(self, parser: Any) -> None:
+    def __init__(self, parser: Any, rank: int = 0, world_size: int = 1) -> None:
         self.parser = parser
+        self.rank = rank
+        self.world_size = world_size
 
     def built(self, section: str, slot: str) -> Any:
         """The object at the slot's bundle id once MONAI has built it; None otherwise (as the MMAR builder's)."""
@@ -56,7 +55,8 @@ class BundleObjects:
         return self.parser.get_parsed_content(config_id.replace("#", "::"))
 
     def rank_label(self, label: str) -> str:
-        return label
+        """A seed label per rank when distributed, as the MMAR builder's (each rank augments its own shard)."""
+        return f"{label}.rank{self.rank}" if self.world_size > 1 else label
 
 
 def pin_data_rngs(objects: BundleObjects, seed: int) -> dict[str, Any]:
@@ -71,11 +71,12 @@ def pin_data_rngs(objects: BundleObjects, seed: int) -> dict[str, Any]:
     for section in ("train", "validate"):
         dataset = objects.built(section, "dataset")
         if dataset is not None:
-            pinned[f"{section}#dataset"] = seed_randomizables(dataset, derive_seed(seed, f"{section}.dataset.transforms"))
+            label = objects.rank_label(f"{section}.dataset.transforms")
+            pinned[f"{section}#dataset"] = seed_randomizables(dataset, derive_seed(seed, label))
         loader = objects.built(section, "dataloader")
         if loader is None:
             continue
-        label = f"{section}.dataloader"
+        label = objects.rank_label(f"{section}.dataloader")
         if getattr(loader, "generator", None) is None:
             loader.generator = torch.Generator().manual_seed(derive_seed(seed, label))
             pinned[f"{section}#dataloader#generator"] = label

@@ -54,9 +54,11 @@ from runner.manifest import (
     tensor_digests,
     weights_digest,
 )
-from runner.run_spec import RunSpec, mmar_argv
+from runner.run_spec import NodeLayout, RunSpec, mmar_argv
 from runner.tracking.options import TrackingOptions
 from runner.workflow.common import call_user, is_engine
+from runner.workflow.data_record import shared_from_main
+from runner.workflow.distributed import barrier_and_destroy, context_from_env, init_process_group
 from runner.workflow.handlers import RunRecord
 from runner.workflow.resume import ResumeKeeper, checkpoint_interval, signals_request_checkpoint
 from runner.workflow.resume_store import RunInputs, find_resume, refuse_finished, resume_dir
@@ -102,9 +104,6 @@ def prepare_bundle_run(spec: RunSpec, engine_id: str = TRAINER_ID) -> BundleRun:
     ``engine_id`` is the item the command runs (``train#trainer``; ``validate#evaluator`` or
     ``evaluator`` for validate and infer): a bundle without it is exit 2 here.
     """
-    if spec.launches_workers:
-        raise MmarRunnerError("--nproc/--nnodes: a MONAI bundle trains in one process for now",
-                              hint="a bundle that wants several GPUs sets them up in its own config (MONAI's multi_gpu_train.json)")
     if spec.environment:
         raise MmarRunnerError("-e: a MONAI bundle has no environment.json; give more config files with -c a.json,b.json")
     overrides = tuple(parse_overrides(spec.sets))
@@ -174,33 +173,38 @@ def run_bundle_training(spec: RunSpec) -> TrainResult:
     prepare_process_env()
     run = prepare_bundle_run(spec)
     resume_every_s = checkpoint_interval()
+    context = context_from_env()
+    if context.distributed:
+        init_process_group(context)  # before the bundle's initialize: its `dist.is_initialized() or ...` then keeps ours
     workflow = make_workflow(run)
     ckpt_dir = output_folder(workflow, run.root)
     settings = DeterminismSettings(seed=run.seed.seed)
     started_at = datetime.now(timezone.utc)
     started = time.perf_counter()
-    with RunSession(ckpt_dir, MANIFEST_NAME, spec.command, lock_wait_s=spec.lock_wait_s) as session, bundle_code(run.root):
+    with RunSession(ckpt_dir, MANIFEST_NAME, spec.command, is_main=context.is_main, lock_wait_s=spec.lock_wait_s) as session, \
+            bundle_code(run.root):
         pinned = apply_determinism(settings)
         call_user(workflow.initialize)
         settings, flags = bundle_requests(settings, pinned)
-        objects = BundleObjects(workflow.parser)
-        data = digest_bundle_data(objects, spec, ("train#dataset#data", "validate#dataset#data"))
+        objects = BundleObjects(workflow.parser, context.rank, context.world_size)
+        data = shared_from_main(lambda: digest_bundle_data(objects, spec, ("train#dataset#data", "validate#dataset#data")),
+                                context.is_main, context.distributed)
         trainer = objects.get(TRAINER_ID)
         pins = pin_data_rngs(objects, settings.seed)
-        base = bundle_manifest_base(run, started_at, flags, trainer, data, pins)
+        base = bundle_manifest_base(run, started_at, flags, trainer, data, pins, world_size=context.world_size)
         record = RunRecord()
-        keeper = _resume_keeper(run, ckpt_dir, objects, trainer, record, base, data, resume_every_s)
+        keeper = _resume_keeper(run, ckpt_dir, objects, trainer, record, base, data, resume_every_s, context.is_main)
         if keeper is not None and keeper.resumed_from is not None:
             base["resumed_from"] = str(keeper.resumed_from)
         _prepare(trainer, objects, record, settings, spec, keeper)
-        if spec.tracking.enabled:
+        if spec.tracking.enabled and context.is_main:
             session.tracking = _track(run, base, trainer, record, keeper)
         session.start(base, beside={DATA_FILES_NAME: data.to_json()})
         try:
-            with signals_request_checkpoint(keeper) if keeper else nullcontext():
+            with signals_request_checkpoint(keeper, escalate=not context.distributed) if keeper else nullcontext():
                 call_user(workflow.run)
         except MmarRunnerError as exc:
-            if exc.exit_code != BAD_INPUT_EXIT:
+            if exc.exit_code != BAD_INPUT_EXIT and context.is_main:
                 session.fail(exc.message, record.summary())
             raise
         except KeyboardInterrupt:
@@ -208,20 +212,19 @@ def run_bundle_training(spec: RunSpec) -> TrainResult:
             raise RunInterruptedError(f"interrupted (Ctrl-C) after iteration {record.iterations}, before a resume checkpoint "
                                       "was written", hint="run the same command again to start over") from None
         if keeper is not None and keeper.preempted:
-            from runner.workflow.distributed import context_from_env
-
-            stop_on_signal(session, keeper, record, context_from_env())
+            stop_on_signal(session, keeper, record, context)
         call_user(workflow.finalize)
         duration = time.perf_counter() - started
         network = _network(trainer, objects)
         state = model_state(network)
         digest = weights_digest(state)
         final_model = ckpt_dir / FINAL_MODEL
-        if not session.wrote(final_model):
+        if context.is_main and not session.wrote(final_model):
             save_checkpoint({"model": state}, final_model)
-        best_model = best_model_of(session, ckpt_dir, True)
-        write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
-        logdir = tensorboard_logdir(ckpt_dir, session.wrote)
+        best_model = best_model_of(session, ckpt_dir, context.is_main)
+        if context.is_main:
+            write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
+        logdir = tensorboard_logdir(ckpt_dir, session.wrote) if context.is_main else None
         manifest_path = session.complete({
             "duration_s": round(duration, 3),
             "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
@@ -231,9 +234,11 @@ def run_bundle_training(spec: RunSpec) -> TrainResult:
             "determinism": {**base["determinism"], "in_force_after_training": read_back_flags()},
             "outputs": {"final_model": str(final_model), "best_model": str(best_model) if best_model else None,
                         "train_stats": str(ckpt_dir / TRAIN_STATS)},
-            "output_digests": output_digests(session, ckpt_dir),
+            "output_digests": output_digests(session, ckpt_dir) if context.is_main else {},
         })
-        shutil.rmtree(resume_dir(ckpt_dir), ignore_errors=True)
+        if context.is_main:
+            shutil.rmtree(resume_dir(ckpt_dir), ignore_errors=True)
+    barrier_and_destroy(context)
     summary = record.summary()
     return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model, summary["epochs_completed"],
                        summary["iterations"], bool(summary["ended_early"]), summary["planned_iterations"], logdir)
@@ -279,7 +284,7 @@ def digest_bundle_data(objects: BundleObjects, spec: RunSpec, data_ids: Sequence
 
 
 def bundle_manifest_base(run: BundleRun, started_at: datetime, flags: dict[str, Any], trainer: Any, data: DataDigest,
-                         pins: dict[str, Any], data_list: str = DATA_FILES_NAME) -> dict[str, Any]:
+                         pins: dict[str, Any], data_list: str = DATA_FILES_NAME, world_size: int = 1) -> dict[str, Any]:
     """The facts known before training starts, in the MMAR manifest's fields (mmar diff/verify read both alike)."""
     bundle = run.bundle
     device = getattr(trainer, "device", "cpu")
@@ -311,7 +316,8 @@ def bundle_manifest_base(run: BundleRun, started_at: datetime, flags: dict[str, 
         "search_point": None,
         "image": run.spec.image,
         "invocation": invocation(),
-        "reproduce": _reproduce(run),
+        "world_size": world_size,
+        "reproduce": _reproduce(run, world_size),
     }
 
 
@@ -321,22 +327,23 @@ def _without_meta(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in (META_KEY, BUNDLE_ROOT_ID)}
 
 
-def _reproduce(run: BundleRun) -> str:
-    """The command that repeats this run on one host: bundle and config files by absolute path, the same overrides."""
+def _reproduce(run: BundleRun, world_size: int) -> str:
+    """The command that repeats this run on one host: bundle and config files by absolute path, the same overrides,
+    all its processes here (several nodes become as many processes: the same world size trains the same weights)."""
     one_host = replace(run.spec, mmar=str(run.root), config=",".join(str(f) for f in run.bundle.files),
                        sets=tuple(o.word() for o in run.overrides), progress=True, fresh=False, lock_wait_s=0.0,
-                       tracking=TrackingOptions())
+                       tracking=TrackingOptions(), nodes=NodeLayout(), processes=world_size if world_size > 1 else None)
     return shlex.join(["mmar", *mmar_argv(one_host)])
 
 
 def _resume_keeper(run: BundleRun, ckpt_dir: Path, objects: BundleObjects, trainer: Any, record: RunRecord,
-                   base: dict[str, Any], data: DataDigest, every_s: float) -> ResumeKeeper | None:
+                   base: dict[str, Any], data: DataDigest, every_s: float, is_main: bool) -> ResumeKeeper | None:
     if not is_engine(trainer):
         return None
-    inputs = RunInputs(base["config_digest"], file_digests(run.root / "scripts"), {}, 1, data)
-    keeper = ResumeKeeper(ckpt_dir, objects, trainer, objects.built("validate", "evaluator"), record, inputs, True, every_s)
+    inputs = RunInputs(base["config_digest"], file_digests(run.root / "scripts"), {}, objects.world_size, data)
+    keeper = ResumeKeeper(ckpt_dir, objects, trainer, objects.built("validate", "evaluator"), record, inputs, is_main, every_s)
     if run.spec.fresh:
-        if resume_dir(ckpt_dir).is_dir():
+        if is_main and resume_dir(ckpt_dir).is_dir():
             logger.info("--fresh: removing the resume checkpoints in %s", resume_dir(ckpt_dir))
             shutil.rmtree(resume_dir(ckpt_dir))
         return keeper

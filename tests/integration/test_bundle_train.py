@@ -226,3 +226,19 @@ def test_validate_without_evaluate_json_says_what_to_add(bundle: Callable[..., P
     result = invoke("validate", str(root))
     assert result.exit_code == 2
     assert "configs/evaluate.json not found" in result.stderr and "-c a.json,b.json" in result.stderr
+
+
+def test_nproc_2_trains_with_the_bundles_own_multi_gpu_config(bundle: Callable[..., Path]) -> None:
+    """The runner starts torchrun and the process group (gloo here) before the bundle's initialize, whose
+    ``dist.is_initialized() or dist.init_process_group(backend='nccl')`` then keeps it; rank 0 alone writes."""
+    root = bundle("seg3d_glob")
+    configs = "configs/train.json,configs/multi_gpu_train.json"
+    result = subprocess.run([sys.executable, "-m", "runner", "train", str(root), "-c", configs, "--nproc", "2", "--no-progress"],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = manifest_of(root)
+    assert manifest["status"] == "completed" and manifest["world_size"] == 2
+    assert manifest["iterations"] == 1  # 3 training cases padded to 4, 2 per rank: one batch of 2 each
+    assert "--nproc 2" in manifest["reproduce"]
+    final = torch.load(root / "models" / "final_model.pt", weights_only=True)
+    assert weights_digest(final["model"]) == manifest["weights_digest"]
