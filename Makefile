@@ -66,6 +66,7 @@ bench: install
 	$(BIN)/python bench/bench_scaling.py --reps $(BENCH_REPS)
 	$(BIN)/python bench/bench_check.py --reps $(BENCH_REPS)
 	$(BIN)/python bench/bench_determinism.py --reps $(BENCH_REPS)
+	$(BIN)/python bench/bench_bundle_train.py --reps $(BENCH_REPS)
 	$(BIN)/python bench/bench_image.py --reps $(BENCH_REPS); rc=$$?; \
 	  if [ $$rc = 3 ]; then echo "bench_image: no Docker engine here; image figures not re-measured"; elif [ $$rc != 0 ]; then exit $$rc; fi
 	$(BIN)/python bench/report.py

@@ -78,6 +78,14 @@ class Sizes:
 
     def bundle_overrides(self) -> list[str]:
         """``--id value`` overrides of the MONAI bundle's train.json."""
+        return [word for key, value in self.bundle_values().items() for word in (f"--{key}", str(value))]
+
+    def bundle_set_words(self) -> list[str]:
+        """The same overrides as ``mmar train BUNDLE --set`` words."""
+        return [f"{key}={value}" for key, value in self.bundle_values().items()]
+
+    def bundle_values(self) -> dict[str, Any]:
+        """The MONAI bundle's ids and values for these sizes."""
         values: dict[str, Any] = {
             "epochs": self.epochs,
             "learning_rate": f"{self.learning_rate:g}",
@@ -93,7 +101,7 @@ class Sizes:
             "cache_rate": self.cache_rate,
             "seed": self.seed,
         }
-        return [word for key, value in values.items() for word in (f"--{key}", str(value))]
+        return values
 
 
 def _compact(values: tuple[float, ...]) -> str:
@@ -187,6 +195,17 @@ def monai_bundle_command(workspace: Workspace, sizes: Sizes, label: str = "monai
     ]
     return Command(argv, env={"PYTHONPATH": pythonpath}, probe_file=workspace.probe_file(label),
                    expect_file=out / "final_model.pt", clear=(out,))
+
+
+def mmar_bundle_command(workspace: Workspace, sizes: Sizes, label: str = "mmar_bundle") -> Command:
+    """``mmar train`` on the same MONAI bundle, data and overrides as :func:`monai_bundle_command`."""
+    data = workspace.data(sizes.train_cases)
+    out = workspace.output_dir(label)
+    pythonpath = os.pathsep.join(p for p in (str(BENCH), os.environ.get("PYTHONPATH", "")) if p)
+    words = [f"dataset_dir={data}", f"datalist={data / 'dataset.json'}", f"output_dir={out}", *sizes.bundle_set_words()]
+    return Command([MMAR_CLI, "train", str(BUNDLE_DIR), "--no-progress", "--set", *words], env={"PYTHONPATH": pythonpath},
+                   probe_file=workspace.probe_file(label), expect_file=out / "final_model.pt", clear=(out,),
+                   manifest=out / "run_manifest.json")
 
 
 def check_command(workspace: Workspace, sizes: Sizes) -> Command:

@@ -119,6 +119,22 @@ def determinism_block(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def bundle_train_block(result: dict[str, Any]) -> str:
+    """``mmar train BUNDLE`` against ``python -m monai.bundle run`` on the same bundle."""
+    s, r = result["summary"], result["ratios"]
+    lines = [machine_block(result), "",
+             f"{result['reps']} counted repetitions after {result['warmup_rounds']} warm-up round(s); {result['sizes']['epochs']} "
+             f"epochs at the demo sizes, {result['sizes']['train_cases']} training cases.", "",
+             "| variant | median total s | min s | max s | first iteration s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
+    names = {"mmar_bundle": "`mmar train BUNDLE`", "monai_bundle": "`python -m monai.bundle run`"}
+    for variant, row in s.items():
+        lines.append(f"| {names.get(variant, variant)} | {cell(row['median_total_s'])} | {cell(row['min_total_s'])} | "
+                     f"{cell(row['max_total_s'])} | {cell(row['median_first_iteration_s'])} | {cell(row['median_peak_rss_mb'], 0)} |")
+    lines += ["", f"mmar / monai.bundle total: **{r['total']:.3f}** (median of per-repetition ratios {r['paired_total']:.3f}); "
+                  f"first iteration {r['first_iteration']:.3f}x ({r['first_iteration_delta_s']:+.2f} s); peak memory {r['peak_rss']:.3f}x."]
+    return "\n".join(lines)
+
+
 def data_digest_block(result: dict[str, Any]) -> str:
     """First (cold and warm page cache) and cached digest cost per data set, against the demo's training time."""
     train_s = (result.get("train_baseline") or {}).get("seconds")
@@ -410,11 +426,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    results = {name: load(args.results, name) for name in ("overhead", "scaling", "check", "determinism", "image", "data_digest")}
+    results = {name: load(args.results, name) for name in ("overhead", "scaling", "check", "determinism", "image", "data_digest",
+                                                       "bundle_train")}
     args.img.mkdir(parents=True, exist_ok=True)
     text = args.doc.read_text(encoding="utf-8")
     renderers = {"overhead": overhead_block, "scaling": scaling_block, "check": check_block,
-                 "determinism": determinism_block, "image": image_block, "data_digest": data_digest_block}
+                 "determinism": determinism_block, "image": image_block, "data_digest": data_digest_block,
+                 "bundle_train": bundle_train_block}
     for name, render in renderers.items():
         if results[name] is None:
             print(f"{name}: no {args.results / name}.json; its block in {args.doc.name} is left as it was")

@@ -61,7 +61,7 @@ def run_bundle_evaluation(spec: RunSpec) -> EvalResult:
         spec = replace(spec, config=default_configs)
     run = prepare_bundle_run(spec, evaluator_id)
     workflow = make_workflow(run)
-    out_dir = output_folder(workflow, run.root, OUTPUT_DIR_ID, DEFAULT_OUTPUT_DIR)
+    out_dir = output_folder(workflow, run.root, (OUTPUT_DIR_ID,), DEFAULT_OUTPUT_DIR)
     manifest_name = f"{spec.command}_manifest.json"
     data_list = data_files_name(manifest_name)
     settings = DeterminismSettings(seed=run.seed.seed)

@@ -152,10 +152,12 @@ def _config_workflow(run: BundleRun, overrides: dict[str, Any]) -> Any:
                           logging_file=False, run_id=run.run_id, workflow_type=None, **overrides)
 
 
-def output_folder(workflow: Any, root: Path, folder_id: str = CKPT_DIR_ID, default: str = DEFAULT_CKPT_DIR) -> Path:
-    """The bundle's ``ckpt_dir`` (where its own savers write; ``output_dir`` for evaluation), resolved by MONAI."""
+def output_folder(workflow: Any, root: Path, folder_ids: Sequence[str] = (CKPT_DIR_ID, OUTPUT_DIR_ID),
+                  default: str = DEFAULT_CKPT_DIR) -> Path:
+    """Where the bundle's own savers write, resolved by MONAI: its ``ckpt_dir``, else its ``output_dir``, else ``default``."""
     parser = workflow.parser
-    if folder_id not in parser:
+    folder_id = next((i for i in folder_ids if i in parser), None)
+    if folder_id is None:
         return root / default
     value = parser.get_parsed_content(folder_id)
     parser.ref_resolver.remove_resolved_content(folder_id)

@@ -174,8 +174,12 @@ def _checked_target(spec: RunSpec) -> tuple[str, Callable[[Path], list[str]]]:
         from runner.bundle.train import CKPT_DIR_ID, OUTPUT_DIR_ID, prepare_bundle_run
 
         run = prepare_bundle_run(spec)
-        has_output_dir = OUTPUT_DIR_ID in run.bundle.config
-        return run.root.name, lambda out: [f"{CKPT_DIR_ID}={out}", *([f"{OUTPUT_DIR_ID}={out / 'eval'}"] if has_output_dir else [])]
+        folders = [i for i in (CKPT_DIR_ID, OUTPUT_DIR_ID) if i in run.bundle.config]  # the first holds the manifest
+        if not folders:
+            raise MmarRunnerError(f"{spec.mmar}: verify sends each run's outputs to its own folder through the bundle's "
+                                  f"{CKPT_DIR_ID} or {OUTPUT_DIR_ID} item, and it has neither",
+                                  hint=f'add "{CKPT_DIR_ID}": "$@bundle_root + \'/models\'" and use it in its savers')
+        return run.root.name, lambda out: [f"{folders[0]}={out}", *[f"{i}={out / 'eval'}" for i in folders[1:]]]
     from runner.components.check import check_mmar
     from runner.config.load import load_train_config
 

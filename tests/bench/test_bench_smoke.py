@@ -40,6 +40,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_script("bench_determinism.py", *once, "--epochs", "1", "--out", str(folder / "determinism.json"))
     run_script("bench_data_digest.py", "--reps", "1", "--skip-train", "--skip-large", "--small-files", "100",
                "--out", str(folder / "data_digest.json"))
+    run_script("bench_bundle_train.py", *once, "--epochs", "1", "--out", str(folder / "bundle_train.json"))
     return folder
 
 
@@ -60,6 +61,8 @@ def test_every_script_writes_its_result_with_the_machine(results: Path) -> None:
     assert [p["components"] for p in read(results, "check")["points"]] == [10, 100]
     determinism = read(results, "determinism")
     assert all(len(digests) == 1 for digests in determinism["weights_digests"].values())
+    bundle = read(results, "bundle_train")
+    assert set(bundle["summary"]) == {"mmar_bundle", "monai_bundle"} and bundle["ratios"]["total"] > 0
 
 
 def test_report_renders_the_results_into_the_page_and_plots(results: Path, tmp_path: Path) -> None:
@@ -76,5 +79,6 @@ def test_report_renders_the_results_into_the_page_and_plots(results: Path, tmp_p
     assert f"{read(results, 'determinism')['paired_deterministic_over_nondeterministic']:.3f}" in text
     digest = read(results, "data_digest")["sets"]["small_100"]
     assert f"| small_100 | 100 | {digest['bytes'] / 1e9:.3f} | {digest['median_s']['first_cold']:.2f} |" in text
+    assert f"mmar / monai.bundle total: **{read(results, 'bundle_train')['ratios']['total']:.3f}**" in text
     for plot in ("bench_ratios.png", "bench_scaling.png", "bench_check.png"):
         assert (img / plot).read_bytes()[:8] == PNG_MAGIC

@@ -53,10 +53,11 @@ def test_apply_sets_nested_values_in_order() -> None:
     (["$import torch", "$set_determinism(7)"], 7, "initialize#1"),
     ("$monai.utils.set_determinism(seed=5)", 5, "initialize"),
     (["$monai.utils.set_determinism(seed=None)"], 0, "default"),
-    (["$monai.utils.set_determinism(seed=@seed)"], 0, "default"),
+    (["$monai.utils.set_determinism(seed=@nothing)"], 0, "default"),
+    (["$monai.utils.set_determinism(seed=@seed)"], 42, "initialize#0"),
     (["$setattr(torch.backends.cudnn, 'benchmark', True)"], 0, "default"),
     ([], 0, "default"),
 ])
 def test_seed_is_the_literal_of_the_bundles_own_call(initialize: object, seed: int, source: str) -> None:
-    found = bundle_seed({"initialize": initialize})
+    found = bundle_seed({"initialize": initialize, "seed": 42})
     assert (found.seed, found.source) == (seed, source)
