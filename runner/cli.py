@@ -60,7 +60,8 @@ MLFLOW_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_
 
 SHOW_PNG = "run_curves.png"  # mmar show's default PNG, beside the run's manifest
 MONAI_STATS_LOGGER = "monai.handlers.StatsHandler"  # StatsHandler's default logger name
-MONAI_REPEATS = re.compile(r"(Epoch\[\d+\] Metrics -- |Key metric: )")  # what our epoch line says already
+# What our epoch line says already, and StatsHandler's echo of the exception that ends a run (the CLI reports it once).
+MONAI_REPEATS = re.compile(r"(Epoch\[\d+\] Metrics -- |Key metric: |Exception: )")
 DATALOADER_WORKERS_WARNING = "This DataLoader will create"
 DATA_CACHE_ENV = "MMAR_DATA_CACHE"
 SHOW_TRACEBACK = "; -v shows the traceback"

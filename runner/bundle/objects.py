@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from runner.determinism import derive_seed, seed_randomizables
+from runner.errors import ComponentError
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +52,31 @@ class BundleObjects:
         return None
 
     def get(self, config_id: str) -> Any:
-        """Build (through MONAI's resolver) and return the item at ``config_id``."""
-        return self.parser.get_parsed_content(config_id.replace("#", "::"))
+        """Build (through MONAI's resolver) and return the item at ``config_id``.
+
+        Raises:
+            ComponentError: a component the item needs could not be built from its arguments (exit 2):
+                the config's values are the cause, named with MONAI's message and the innermost error.
+        """
+        try:
+            return self.parser.get_parsed_content(config_id.replace("#", "::"))
+        except Exception as exc:  # noqa: BLE001 - MONAI wraps what a constructor raised; say both, briefly
+            raise ComponentError("configs", config_id, building_failure(exc),
+                                 hint="mmar check BUNDLE checks names and arguments; values are the constructor's to judge") from exc
 
     def rank_label(self, label: str) -> str:
         """A seed label per rank when distributed, as the MMAR builder's (each rank augments its own shard)."""
         return f"{label}.rank{self.rank}" if self.world_size > 1 else label
+
+
+def building_failure(exc: BaseException) -> str:
+    """MONAI's first line (which component) and the innermost error (why), as one message."""
+    inner = exc
+    while inner.__cause__ is not None:
+        inner = inner.__cause__
+    outer = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    why = f"{type(inner).__name__}: {str(inner).strip().splitlines()[0] if str(inner).strip() else ''}"
+    return outer if inner is exc else f"{outer}: {why}"
 
 
 def pin_data_rngs(objects: BundleObjects, seed: int) -> dict[str, Any]:

@@ -242,3 +242,12 @@ def test_nproc_2_trains_with_the_bundles_own_multi_gpu_config(bundle: Callable[.
     assert "--nproc 2" in manifest["reproduce"]
     final = torch.load(root / "models" / "final_model.pt", weights_only=True)
     assert weights_digest(final["model"]) == manifest["weights_digest"]
+
+
+def test_a_component_its_values_cannot_build_is_exit_2_naming_it(bundle: Callable[..., Path]) -> None:
+    root = bundle("seg3d_glob")
+    result = invoke("train", str(root), "--set", "train#dataloader#batch_size=0")
+    assert result.exit_code == 2
+    assert "train#trainer: Failed to instantiate component 'monai.data.dataloader.DataLoader'" in result.stderr
+    assert "ValueError: batch_size should be a positive integer value" in result.stderr
+    assert not (root / "models").exists()
