@@ -40,7 +40,6 @@ from runner.bundle.seed import BundleSeed, bundle_seed
 from runner.data.content_digest import DATA_FILES_NAME, DataDigest
 from runner.determinism import DeterminismSettings, apply_determinism, attach_strict_guard, prepare_process_env, read_back_flags
 from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, RunFailedError, RunInterruptedError
-from runner.jsonio import write_json_atomic
 from runner.manifest import (
     MANIFEST_NAME,
     config_digest,
@@ -51,8 +50,6 @@ from runner.manifest import (
     json_data,
     library_versions,
     model_state,
-    tensor_digests,
-    weights_digest,
 )
 from runner.run_spec import NodeLayout, RunSpec, mmar_argv
 from runner.tracking.options import TrackingOptions
@@ -63,16 +60,7 @@ from runner.workflow.handlers import RunRecord
 from runner.workflow.resume import ResumeKeeper, checkpoint_interval, signals_request_checkpoint
 from runner.workflow.resume_store import RunInputs, find_resume, refuse_finished, resume_dir
 from runner.workflow.session import RunSession
-from runner.workflow.train import (
-    FINAL_MODEL,
-    TRAIN_STATS,
-    TrainResult,
-    best_model_of,
-    output_digests,
-    save_checkpoint,
-    stop_on_signal,
-    tensorboard_logdir,
-)
+from runner.workflow.train import TrainResult, finish_training, stop_on_signal
 
 logger = logging.getLogger(__name__)
 
@@ -216,34 +204,11 @@ def run_bundle_training(spec: RunSpec) -> TrainResult:
         if keeper is not None and keeper.preempted:
             stop_on_signal(session, keeper, record, context)
         call_user(workflow.finalize)
-        duration = time.perf_counter() - started
-        network = _network(trainer, objects)
-        state = model_state(network)
-        digest = weights_digest(state)
-        final_model = ckpt_dir / FINAL_MODEL
-        if context.is_main and not session.wrote(final_model):
-            save_checkpoint({"model": state}, final_model)
-        best_model = best_model_of(session, ckpt_dir, context.is_main)
-        if context.is_main:
-            write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
-        logdir = tensorboard_logdir(ckpt_dir, session.wrote) if context.is_main else None
-        manifest_path = session.complete({
-            "duration_s": round(duration, 3),
-            "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
-            "weights_digest": digest,
-            "tensor_digests": tensor_digests(state),
-            **record.summary(),
-            "determinism": {**base["determinism"], "in_force_after_training": read_back_flags()},
-            "outputs": {"final_model": str(final_model), "best_model": str(best_model) if best_model else None,
-                        "train_stats": str(ckpt_dir / TRAIN_STATS)},
-            "output_digests": output_digests(session, ckpt_dir) if context.is_main else {},
-        })
+        finished = finish_training(session, _network(trainer, objects), record, started, base["determinism"], context.is_main)
         if context.is_main:
             shutil.rmtree(resume_dir(ckpt_dir), ignore_errors=True)
     barrier_and_destroy(context)
-    summary = record.summary()
-    return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model, summary["epochs_completed"],
-                       summary["iterations"], bool(summary["ended_early"]), summary["planned_iterations"], logdir)
+    return finished.result(record)
 
 
 def bundle_requests(settings: DeterminismSettings, pinned: dict[str, Any]) -> tuple[DeterminismSettings, dict[str, Any]]:

@@ -173,36 +173,61 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
                                       "was written", hint="run the same command again to start over") from None
         if keeper is not None and keeper.preempted:
             stop_on_signal(session, keeper, record, context)
-        duration = time.perf_counter() - started
-        state = model_state(network)
-        digest = weights_digest(state)
-        final_model = ckpt_dir / FINAL_MODEL
-        if context.is_main and not session.wrote(final_model):
-            save_checkpoint({"model": state, "train_conf": loaded.resolved}, final_model)
-        best_model = best_model_of(session, ckpt_dir, context.is_main)
-        if context.is_main:
-            write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
-        logdir = tensorboard_logdir(ckpt_dir, session.wrote) if context.is_main else None
-        manifest_path = session.complete({
-            "duration_s": round(duration, 3),
-            "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
-            "weights_digest": digest,
-            "tensor_digests": tensor_digests(state),
-            **record.summary(),
-            "determinism": {**flags, "in_force_after_training": read_back_flags()},
-            "outputs": {
-                "final_model": str(final_model),
-                "best_model": str(best_model) if best_model else None,
-                "train_stats": str(ckpt_dir / TRAIN_STATS),
-            },
-            "output_digests": output_digests(session, ckpt_dir) if context.is_main else {},
-        })
+        finished = finish_training(session, network, record, started, flags, context.is_main, {"train_conf": loaded.resolved})
         if context.is_main:
             shutil.rmtree(resume_dir(ckpt_dir), ignore_errors=True)  # done: the next run in this folder starts afresh
     barrier_and_destroy(context)
-    summary = record.summary()
-    return TrainResult(ckpt_dir, manifest_path, digest, final_model, best_model, summary["epochs_completed"],
-                       summary["iterations"], bool(summary["ended_early"]), summary["planned_iterations"], logdir)
+    return finished.result(record)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What :func:`finish_training` wrote: the parts of a :class:`TrainResult` known once training ended."""
+
+    ckpt_dir: Path
+    manifest_path: Path
+    weights_digest: str
+    final_model: Path
+    best_model: Path | None
+    tensorboard_logdir: Path | None
+
+    def result(self, record: RunRecord) -> TrainResult:
+        summary = record.summary()
+        return TrainResult(self.ckpt_dir, self.manifest_path, self.weights_digest, self.final_model, self.best_model,
+                           summary["epochs_completed"], summary["iterations"], bool(summary["ended_early"]),
+                           summary["planned_iterations"], self.tensorboard_logdir)
+
+
+def finish_training(session: RunSession, network: Any, record: RunRecord, started: float, determinism: dict[str, Any],
+                    is_main: bool, final_extra: dict[str, Any] | None = None) -> Finished:
+    """The end of every training run, MMAR or bundle: final model, train_stats.json, the completed manifest.
+
+    ``final_extra`` goes into ``final_model.pt`` beside the weights (an MMAR's resolved config as
+    ``train_conf``, as Clara wrote it). Only the main process writes; every process gets the digest.
+    """
+    ckpt_dir = session.folder
+    duration = time.perf_counter() - started
+    state = model_state(network)
+    digest = weights_digest(state)
+    final_model = ckpt_dir / FINAL_MODEL
+    if is_main and not session.wrote(final_model):
+        save_checkpoint({"model": state, **(final_extra or {})}, final_model)
+    best_model = best_model_of(session, ckpt_dir, is_main)
+    if is_main:
+        write_json_atomic(ckpt_dir / TRAIN_STATS, record.train_stats(duration))
+    logdir = tensorboard_logdir(ckpt_dir, session.wrote) if is_main else None
+    manifest_path = session.complete({
+        "duration_s": round(duration, 3),
+        "time_to_first_iteration_s": round(record.first_iteration_at - started, 3) if record.first_iteration_at else None,
+        "weights_digest": digest,
+        "tensor_digests": tensor_digests(state),
+        **record.summary(),
+        "determinism": {**determinism, "in_force_after_training": read_back_flags()},
+        "outputs": {"final_model": str(final_model), "best_model": str(best_model) if best_model else None,
+                    "train_stats": str(ckpt_dir / TRAIN_STATS)},
+        "output_digests": output_digests(session, ckpt_dir) if is_main else {},
+    })
+    return Finished(ckpt_dir, manifest_path, digest, final_model, best_model, logdir)
 
 
 def tensorboard_logdir(ckpt_dir: Path, wrote: Callable[[Path], bool]) -> Path | None:
