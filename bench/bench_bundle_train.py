@@ -20,20 +20,14 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from harness import alternate, as_rows, log, paired_ratio, summarize, write_result
+from harness import alternate, as_rows, log, paired_ratio, summarize, timing_table, write_result
 from pipelines import Sizes, mmar_bundle_command, monai_bundle_command, prepare_workspace
 
 MMAR, MONAI = "mmar_bundle", "monai_bundle"
 
 
 def render(summary: dict[str, dict[str, float | None]], ratios: dict[str, float]) -> str:
-    def cell(value: float | None, digits: int = 2) -> str:
-        return "n/a" if value is None else f"{value:.{digits}f}"
-
-    lines = ["| variant | median total s | min s | max s | first iteration s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
-    for variant, row in summary.items():
-        lines.append(f"| {variant} | {cell(row['median_total_s'])} | {cell(row['min_total_s'])} | {cell(row['max_total_s'])} "
-                     f"| {cell(row['median_first_iteration_s'])} | {cell(row['median_peak_rss_mb'], 0)} |")
+    lines = timing_table(summary)
     lines += ["", f"mmar train BUNDLE / monai.bundle run, total: {ratios['total']:.3f} (paired {ratios['paired_total']:.3f}); "
               f"first iteration {ratios['first_iteration']:.3f}x ({ratios['first_iteration_delta_s']:+.2f} s); "
               f"peak memory {ratios['peak_rss']:.3f}x"]

@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from harness import Measurement, alternate, as_rows, log, paired_ratio, summarize, write_result
+from harness import Measurement, alternate, as_rows, log, paired_ratio, summarize, timing_table, write_result
 from pipelines import Sizes, check_command, handwritten_command, mmar_command, monai_bundle_command, prepare_workspace
 
 GOAL_TOTAL_RATIO = 1.05
@@ -62,13 +62,7 @@ def goal_ratios(summary: dict[str, dict[str, float | None]], measurements: list[
 
 def render(summary: dict[str, dict[str, float | None]], ratios: dict[str, float]) -> str:
     """The table and goal lines printed at the end (docs/BENCHMARKS.md is made by bench/report.py)."""
-    def cell(value: float | None, digits: int = 2) -> str:
-        return "n/a" if value is None else f"{value:.{digits}f}"
-
-    lines = ["| variant | median total s | min s | max s | first iteration s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
-    for variant, row in summary.items():
-        lines.append(f"| {variant} | {cell(row['median_total_s'])} | {cell(row['min_total_s'])} | {cell(row['max_total_s'])} "
-                     f"| {cell(row['median_first_iteration_s'])} | {cell(row['median_peak_rss_mb'], 0)} |")
+    lines = timing_table(summary)
     total = ratios["mmar_over_handwritten_total"]
     delta = ratios["mmar_minus_monai_bundle_first_iteration_s"]
     lines += [

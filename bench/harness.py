@@ -185,6 +185,18 @@ def summarize(measurements: list[Measurement]) -> dict[str, dict[str, float | No
     return summary
 
 
+def timing_table(summary: dict[str, dict[str, float | None]]) -> list[str]:
+    """The Markdown table of whole-run timings every run-versus-run benchmark prints first."""
+    def cell(value: float | None, digits: int = 2) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    lines = ["| variant | median total s | min s | max s | first iteration s | peak RSS MB |", "|---|---:|---:|---:|---:|---:|"]
+    for variant, row in summary.items():
+        lines.append(f"| {variant} | {cell(row['median_total_s'])} | {cell(row['min_total_s'])} | {cell(row['max_total_s'])} "
+                     f"| {cell(row['median_first_iteration_s'])} | {cell(row['median_peak_rss_mb'], 0)} |")
+    return lines
+
+
 def paired_values(measurements: list[Measurement], variant: str, baseline: str, field_name: str) -> list[tuple[float, float]]:
     """(variant, baseline) values of ``field_name`` from the same repetition, one pair per repetition."""
     by_rep: dict[int, dict[str, Measurement]] = {}
