@@ -3,7 +3,8 @@
 Order of the checks (each reads the merged config; none evaluates, instantiates or imports the
 bundle's own code):
 
-1. layout and reading (MONAI's reader, duplicate keys as errors),
+1. layout and reading (MONAI's reader, duplicate keys as errors), arguments today's MONAI lacks
+   rewritten as a run rewrites them (warnings),
 2. metadata required fields,
 3. ``$`` strings are valid Python; ``$import`` names installed modules,
 4. ``@id`` references and ``%`` macros point at existing ids and files,
@@ -61,7 +62,7 @@ def check_bundle(root: str | Path, configs: str | None = None, overrides: Sequen
     bundle_root = layout.root.resolve()
     bundle = load_bundle(bundle_root, config_paths(bundle_root, layout.train_config, configs),
                          bundle_root / BUNDLE_METADATA, overrides)
-    issues = [*bundle.issues, *check_metadata(bundle.metadata, bundle.display(bundle.metadata_file)),
+    issues = [*bundle.issues, *bundle.legacy_issues(), *check_metadata(bundle.metadata, bundle.display(bundle.metadata_file)),
               *check_expressions(bundle), *check_references(bundle), *check_components(bundle),
               *check_inputs(bundle)]
     errors = [i for i in issues if i.severity == "error"]

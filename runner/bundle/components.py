@@ -16,6 +16,7 @@ from runner.bundle.load import BundleConfig
 from runner.bundle.locate import Found, Locator, is_bundle_code
 from runner.bundle.scripts_ast import find_in_code
 from runner.bundle.signature import NON_ARG_KEYS, Params, mismatches, params_of
+from runner.components.packages import missing_package
 from runner.errors import ConfigIssue
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def _check_one(bundle: BundleConfig, locator: Locator, config_id: str, item: Map
                                   f"'{target}' is defined in {located.module} and {', '.join(located.also)}; "
                                   f"MONAI takes {located.module}", hint="write the dotted name to choose",
                                   severity="warning"))
+    issues.extend(_missing_package(bundle, file, where, getattr(located.obj, "__name__", target), item))
     params = params_of(located.obj)
     if params is None:
         logger.debug("%s: %s has no signature Python can read; arguments not checked", where, target)
@@ -73,3 +75,20 @@ def _check_one(bundle: BundleConfig, locator: Locator, config_id: str, item: Map
 def _fit(file: str, where: str, target: str, params: Params, arguments: list[str], mode: str) -> list[ConfigIssue]:
     return [ConfigIssue(file, f"{where}#{m.argument}" if m.argument in arguments else where, m.message)
             for m in mismatches(target, params, arguments, mode)]
+
+
+def _missing_package(bundle: BundleConfig, file: str, where: str, name: str, item: Mapping[str, Any]) -> list[ConfigIssue]:
+    """A class (or its ``reader``) that imports a package MONAI does not install, missing here.
+
+    MONAI imports these lazily, so the bundle would pass every other check and fail at its first
+    image read (the zoo's bundles read with ``ITKReader`` and do not all declare ``itk``).
+    """
+    missing = missing_package(name, dict(item))
+    if missing is None:
+        return []
+    needed_by, package = missing
+    declared = bundle.metadata.get("required_packages_version") or bundle.metadata.get("optional_packages_version") or {}
+    undeclared = "" if isinstance(declared, Mapping) and package in declared else \
+        "; metadata.json's required_packages_version does not list it either"
+    return [ConfigIssue(file, where, f"{needed_by} needs the package {package}, which is not installed here{undeclared}",
+                        hint=f"pip install {package}")]

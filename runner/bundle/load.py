@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from runner.bundle.legacy import Conflict, LegacyArgument, rewrite_legacy_arguments
 from runner.bundle.overrides import SET_WHERE, BundleOverride, apply_overrides, check_override_ids
 from runner.errors import ConfigIssue, MmarLayoutError
 
@@ -40,6 +41,12 @@ class BundleConfig:
     metadata: dict[str, Any]
     origins: dict[str, Path] = field(default_factory=dict)
     issues: tuple[ConfigIssue, ...] = ()
+    legacy: tuple[LegacyArgument, ...] = ()  # arguments today's MONAI lacks, rewritten (runner.bundle.legacy)
+    conflicts: tuple[Conflict, ...] = ()
+
+    def legacy_issues(self) -> list[ConfigIssue]:
+        """The rewrites as warnings and the conflicts as errors, each in the file that set the item."""
+        return [entry.issue(self.file_of(entry.item_id)) for entry in (*self.legacy, *self.conflicts)]
 
     def display(self, path: Path) -> str:
         """A path as users see it: relative to the bundle root where possible."""
@@ -87,7 +94,8 @@ def load_bundle(root: Path, config_files: Sequence[Path], metadata_file: Path,
     """Read and merge ``config_files`` (in order), the ``--set`` overrides and the metadata into one :class:`BundleConfig`.
 
     ``bundle_root`` is set to the bundle folder when the configs do not set it: the runner
-    passes it, as ``monai.bundle run --bundle_root`` does. An override whose id does not
+    passes it, as ``monai.bundle run --bundle_root`` does. Arguments today's MONAI removed or
+    renamed are rewritten (:mod:`runner.bundle.legacy`), as a run rewrites them. An override whose id does not
     exist is exit 2 here, before anything else is checked.
     """
     from monai.bundle import ConfigParser
@@ -112,11 +120,13 @@ def load_bundle(root: Path, config_files: Sequence[Path], metadata_file: Path,
     config = copy.deepcopy(merged.get())
     check_override_ids(overrides, config)
     apply_overrides(config, overrides)
+    legacy, conflicts = rewrite_legacy_arguments(config)
     for override in overrides:
         origins[override.config_id.split("#", 1)[0]] = Path(SET_WHERE)
     config.setdefault(BUNDLE_ROOT_ID, str(root))
     config[META_KEY] = copy.deepcopy(metadata)
-    return BundleConfig(root, tuple(config_files), metadata_file, config, metadata, origins, tuple(issues))
+    return BundleConfig(root, tuple(config_files), metadata_file, config, metadata, origins, tuple(issues), tuple(legacy),
+                        tuple(conflicts))
 
 
 def _shown(root: Path, path: Path) -> str:

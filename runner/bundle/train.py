@@ -33,6 +33,7 @@ from typing import Any
 from runner.bundle.check import check_bundle
 from runner.bundle.code import bundle_code
 from runner.bundle.layout import BUNDLE_METADATA
+from runner.bundle.legacy import rewrite_legacy_arguments
 from runner.bundle.load import BundleConfig
 from runner.bundle.objects import TRAINER_ID, BundleObjects, pin_data_rngs
 from runner.bundle.overrides import BundleOverride, parse_overrides
@@ -120,7 +121,8 @@ def _has_id(config: dict[str, Any], config_id: str) -> bool:
 
 
 def make_workflow(run: BundleRun) -> Any:
-    """MONAI's ``ConfigWorkflow`` over the bundle's files and overrides: reading only, nothing evaluated yet."""
+    """MONAI's ``ConfigWorkflow`` over the bundle's files and overrides, with arguments today's MONAI removed or
+    renamed rewritten as the check rewrote them: reading only, nothing evaluated yet."""
 
     overrides = {o.monai_id: o.value for o in run.overrides}
     overrides.setdefault("bundle_root", str(run.root))  # as `monai.bundle run --bundle_root`
@@ -128,9 +130,11 @@ def make_workflow(run: BundleRun) -> Any:
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        return _config_workflow(run, overrides)
+        workflow = _config_workflow(run, overrides)
     finally:
         quiet.setLevel(level)
+    rewrite_legacy_arguments(workflow.parser.get())  # as the check did: arguments today's MONAI lacks
+    return workflow
 
 
 def _config_workflow(run: BundleRun, overrides: dict[str, Any]) -> Any:
@@ -265,7 +269,8 @@ def bundle_manifest_base(run: BundleRun, started_at: datetime, flags: dict[str, 
         "config_file": ",".join(str(f) for f in bundle.files),
         "environment_file": None,
         "bundle": {"name": metadata.get("name") or bundle.root.name, "version": metadata.get("version"),
-                   "run_id": run.run_id, "seed_from": run.seed.source},
+                   "run_id": run.run_id, "seed_from": run.seed.source,
+                   "legacy_arguments": [entry.record() for entry in bundle.legacy]},
         "seed": run.seed.seed,
         "variables": {},
         "overrides": json_data({o.config_id: o.value for o in run.overrides}),

@@ -8,6 +8,7 @@ file must not exist afterwards.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from collections.abc import Callable
@@ -349,3 +350,50 @@ def test_duplicate_keys_are_errors_not_warnings(tmp_path: Path) -> None:
     (root / TRAIN).write_text('{\n  "bundle_root": "/elsewhere",' + text[1:])  # MONAI keeps the later one, and warns
     issue = only_error(root)
     assert issue.file == TRAIN and "Duplicate key: `bundle_root`" in issue.message
+
+
+def test_arguments_todays_monai_removed_are_rewritten_as_for_an_mmar(tmp_path: Path) -> None:
+    """A 2024 zoo bundle passes SwinUNETR(img_size=...), gone since MONAI 1.5; older ones wrote UNet(dimensions=...)."""
+    def edit(config: dict[str, Any]) -> None:
+        config["network_def"]["dimensions"] = config["network_def"].pop("spatial_dims")
+        config["spare_swin"] = {"_target_": "monai.networks.nets.SwinUNETR", "img_size": [32, 32, 32], "in_channels": 1,
+                                "out_channels": 2, "feature_size": 12}
+
+    result = check_bundle(make_bundle(tmp_path, train=edit))
+    assert [f"{w.file}: {w.path}: {w.message}" for w in result.warnings] == [
+        f"{TRAIN}: network_def#dimensions: UNet(dimensions=...) is gone since MONAI 1.2.0; running it as spatial_dims",
+        f"{TRAIN}: spare_swin#img_size: SwinUNETR(img_size=...) is gone since MONAI 1.5.0; running it without",
+    ]
+    assert all(w.hint == "the bundle was written for an older MONAI; edit the config to silence this" for w in result.warnings)
+    assert result.bundle.config["network_def"]["spatial_dims"] == 3 and "img_size" not in result.bundle.config["spare_swin"]
+    assert [(e.item_id, e.old, e.new) for e in result.bundle.legacy] == [("network_def", "dimensions", "spatial_dims"),
+                                                                          ("spare_swin", "img_size", None)]
+
+
+def test_an_old_argument_beside_its_replacement_is_an_error(tmp_path: Path) -> None:
+    def edit(config: dict[str, Any]) -> None:
+        config["network_def"]["dimensions"] = 2
+
+    error = only_error(make_bundle(tmp_path, train=edit))
+    assert (error.file, error.path) == (TRAIN, "network_def#dimensions")
+    assert "UNet is given both dimensions (renamed in MONAI) and spatial_dims; keep one" in error.message
+
+
+def test_a_reader_whose_package_is_not_installed_is_named(tmp_path: Path) -> None:
+    """The zoo's bundles read with ITKReader and do not all list itk: MONAI would fail at the first image."""
+    assert importlib.util.find_spec("itk") is None, "this test needs an environment without itk (the lock has none)"
+
+    def edit(config: dict[str, Any]) -> None:
+        config["train"]["deterministic_transforms"][0]["reader"] = "ITKReader"
+
+    error = only_error(make_bundle(tmp_path, train=edit))
+    assert (error.file, error.path) == (TRAIN, "train#deterministic_transforms#0")
+    assert error.message == ("ITKReader needs the package itk, which is not installed here; "
+                             "metadata.json's required_packages_version does not list it either")
+    assert error.hint == "pip install itk"
+
+    def declare(meta: dict[str, Any]) -> None:
+        meta["required_packages_version"]["itk"] = "5.4.0"
+
+    declared = only_error(make_bundle(tmp_path / "declared", train=edit, meta=declare))
+    assert declared.message == "ITKReader needs the package itk, which is not installed here"

@@ -251,3 +251,19 @@ def test_a_component_its_values_cannot_build_is_exit_2_naming_it(bundle: Callabl
     assert "train#trainer: Failed to instantiate component 'monai.data.dataloader.DataLoader'" in result.stderr
     assert "ValueError: batch_size should be a positive integer value" in result.stderr
     assert not (root / "models").exists()
+
+
+def test_a_bundle_written_for_an_older_monai_trains_with_its_arguments_rewritten(bundle: Callable[..., Path]) -> None:
+    """UNet(dimensions=...) fails to build on today's MONAI; the run rewrites it as the check said, and records it."""
+    def edit(config: dict[str, Any]) -> None:
+        config["network_def"]["dimensions"] = config["network_def"].pop("spatial_dims")
+
+    root = bundle("seg3d_glob", edit)
+    result = invoke("train", str(root))
+    assert result.exit_code == 0, result.stderr[-3000:]
+    assert "UNet(dimensions=...) is gone since MONAI 1.2.0; running it as spatial_dims" in result.stderr
+    manifest = manifest_of(root)
+    assert manifest["status"] == "completed"
+    assert manifest["bundle"]["legacy_arguments"] == [{"item_id": "network_def", "target": "UNet", "old": "dimensions",
+                                                       "new": "spatial_dims", "since": "1.2.0"}]
+    assert json.loads((root / "configs" / "train.json").read_text())["network_def"]["dimensions"] == 3  # the bundle is not edited
