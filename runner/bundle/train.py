@@ -276,7 +276,7 @@ def bundle_manifest_base(run: BundleRun, started_at: datetime, flags: dict[str, 
         "overrides": json_data({o.config_id: o.value for o in run.overrides}),
         "determinism": {**flags, "data_rngs_pinned": pins},
         "amp": {"requested": bool(getattr(trainer, "amp", False)), "in_force": bool(getattr(trainer, "amp", False))},
-        "config_digest": config_digest(_without_meta(bundle.config), bundle.root),
+        "config_digest": config_digest(_without_meta(bundle.config), bundle.root, _output_values(bundle.config)),
         "datalist_digests": {},
         "data": {**data.summary(), "list": data_list, "root": None},
         "custom_code_digest": folder_digest(bundle.root / "scripts"),
@@ -291,6 +291,11 @@ def bundle_manifest_base(run: BundleRun, started_at: datetime, flags: dict[str, 
         "world_size": world_size,
         "reproduce": _reproduce(run, world_size),
     }
+
+
+def _output_values(config: dict[str, Any]) -> dict[str, str]:
+    """The output folder items' values: where a run writes cannot change its numbers (verify's two runs differ there)."""
+    return {name: config[name] for name in (CKPT_DIR_ID, OUTPUT_DIR_ID) if isinstance(config.get(name), str)}
 
 
 def _without_meta(config: dict[str, Any]) -> dict[str, Any]:
