@@ -9,7 +9,8 @@ bundle's own code):
 3. ``$`` strings are valid Python; ``$import`` names installed modules,
 4. ``@id`` references and ``%`` macros point at existing ids and files,
 5. ``_target_`` names exist and their arguments fit the signature,
-6. glob patterns and JSON datalists match files.
+6. glob patterns and JSON datalists match files; with ``inspect_data`` (``--data``) every file they
+   list is opened (headers, shapes, label values), still without running the bundle.
 
 Issues come back as ``FILE: ID: message``; any error raises :class:`ConfigError` (exit 2).
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.bundle.components import check_components
+from runner.bundle.data_check import inspect_bundle_data
 from runner.bundle.expressions_check import check_expressions
 from runner.bundle.inputs import check_inputs
 from runner.bundle.layout import BUNDLE_METADATA, Kind, detect_layout
@@ -49,7 +51,8 @@ def config_paths(root: Path, default: Path, configs: str | None) -> list[Path]:
     return [p if p.is_absolute() else root / p for p in (Path(c.strip()) for c in configs.split(",") if c.strip())]
 
 
-def check_bundle(root: str | Path, configs: str | None = None, overrides: Sequence[BundleOverride] = ()) -> BundleCheck:
+def check_bundle(root: str | Path, configs: str | None = None, overrides: Sequence[BundleOverride] = (),
+                 inspect_data: bool = False) -> BundleCheck:
     """Check the bundle at ``root`` statically, with the ``--set`` overrides a run would apply.
 
     Raises:
@@ -65,6 +68,8 @@ def check_bundle(root: str | Path, configs: str | None = None, overrides: Sequen
     issues = [*bundle.issues, *bundle.legacy_issues(), *check_metadata(bundle.metadata, bundle.display(bundle.metadata_file)),
               *check_expressions(bundle), *check_references(bundle), *check_components(bundle),
               *check_inputs(bundle)]
+    if inspect_data:
+        issues += inspect_bundle_data(bundle)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise ConfigError(issues)

@@ -1,7 +1,6 @@
-"""What the CLI asks of the bundle package: dispatch ``mmar check``, refuse bundles elsewhere (for now).
-
-Issue 18 is in progress: only ``mmar check`` takes a bundle today. Every other command given
-one says so (exit 2) instead of reading it as a broken MMAR.
+"""What the CLI asks of the bundle package: tell a bundle from an MMAR, run ``mmar check`` on one,
+and refuse bundles in the commands that are MMAR-only (exit 2, saying which commands take them)
+instead of reading them as broken MMARs.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner.bundle.layout import Kind, detect_layout, looks_like_bundle
+from runner.bundle.layout import NO_ENVIRONMENT, Kind, detect_layout, looks_like_bundle
 from runner.errors import ConfigError, ConfigIssue, MmarRunnerError
 
 logger = logging.getLogger(__name__)
@@ -46,12 +45,10 @@ def check_bundle_command(root: Path, configs: str | None, environment: str | Non
     from runner.bundle.check import check_bundle
     from runner.bundle.overrides import parse_overrides
 
-    unsupported = [flag for flag, given in (("-e", environment), ("--data", data)) if given]
-    if unsupported:
-        raise MmarRunnerError(f"{' and '.join(unsupported)}: not supported for bundles yet (issue 18 is in progress)",
-                              hint=BUNDLES_DOC)
+    if environment:
+        raise MmarRunnerError(NO_ENVIRONMENT)
     try:
-        result = check_bundle(root, configs, parse_overrides(set_words))
+        result = check_bundle(root, configs, parse_overrides(set_words), inspect_data=data)
     except ConfigError as exc:  # the errors are the exit message; what was not checked is said beside them
         _log_warnings(exc.issues)
         raise

@@ -9,7 +9,8 @@ Zoo bundles build their data lists in ``$`` strings, in two common shapes:
   (relative to ``base_dir``, by default the datalist's folder, as MONAI joins them).
 
 A relative path is taken from the bundle root (bundles run from their root). Any other shape is
-reported as "not checked": nothing is ever evaluated to find out.
+reported as "not checked": nothing is ever evaluated to find out. What the two shapes list is
+also handed on (:func:`data_inputs`) for ``mmar check --data``, which opens every file.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from __future__ import annotations
 import ast
 import glob
 import os
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from runner.jsonio import load_json
 DATALIST_FUNCTION = "load_decathlon_datalist"
 DATALIST_PARAMS = ("data_list_file_path", "is_segmentation", "data_list_key", "base_dir")  # MONAI's order
 MISSING_SHOWN = 3
+LABEL_WORDS = ("label", "seg", "mask")  # a glob item named so lists labels (its values are checked by --data)
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,32 @@ class _Site:
         return ConfigIssue(self.file, self.where, f"{what} not checked: {why}", severity="warning")
 
 
+@dataclass(frozen=True)
+class DataInput:
+    """The files one data site lists, as datalist entries with absolute paths (``{"image": ...}``)."""
+
+    file: str  # the config file the site is in (a glob) or the datalist file
+    key: str  # the datalist key, or the glob's item id
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Found:
+    issues: list[ConfigIssue]
+    data: DataInput | None = None
+
+
 def check_inputs(bundle: BundleConfig) -> list[ConfigIssue]:
     """Globs that match nothing and datalists that are missing, broken or list missing files."""
+    return [issue for found in _scan(bundle) for issue in found.issues]
+
+
+def data_inputs(bundle: BundleConfig) -> list[DataInput]:
+    """What each glob and datalist the check could compute lists, for opening every file."""
+    return [found.data for found in _scan(bundle) if found.data is not None and found.data.entries]
+
+
+def _scan(bundle: BundleConfig) -> Iterator[_Found]:
     parser = bundle.parser()
 
     def lookup(config_id: str) -> Any:
@@ -55,7 +82,6 @@ def check_inputs(bundle: BundleConfig) -> list[ConfigIssue]:
             raise KeyError(config_id)
         return parser[config_id]
 
-    issues: list[ConfigIssue] = []
     for config_id, value in iter_items(bundle.config):
         if not (isinstance(value, str) and value.startswith("$")):
             continue
@@ -66,55 +92,72 @@ def check_inputs(bundle: BundleConfig) -> list[ConfigIssue]:
         site = _Site(bundle, bundle.file_of(config_id), shown(config_id))
         for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
             if _is_glob(call):
-                issues.extend(_check_glob(site, call, lookup))
+                yield _check_glob(site, call, lookup)
             elif _called_name(call) == DATALIST_FUNCTION:
-                issues.extend(_check_datalist(site, call, lookup))
-    return issues
+                yield _check_datalist(site, call, lookup)
 
 
-def _check_glob(site: _Site, call: ast.Call, lookup: Any) -> list[ConfigIssue]:
+def _check_glob(site: _Site, call: ast.Call, lookup: Any) -> _Found:
     if not call.args:
-        return []
+        return _Found([])
     try:
         pattern = static_value(call.args[0], lookup)
     except NotStatic as exc:
-        return [site.not_checked("glob pattern", f"{exc} is known only when it runs")]
+        return _Found([site.not_checked("glob pattern", f"{exc} is known only when it runs")])
     recursive = any(k.arg == "recursive" and isinstance(k.value, ast.Constant) and k.value.value is True
                     for k in call.keywords)
     full = _in_bundle(site.bundle, str(pattern))
-    if glob.glob(str(full), recursive=recursive):
-        return []
-    return [site.error(f"glob {str(pattern)!r} matches no files" + (f" (looked in {full})" if str(full) != pattern else ""))]
+    matched = sorted(glob.glob(str(full), recursive=recursive))
+    if matched:
+        field_name = "label" if any(word in site.where.rsplit("#", 1)[-1].lower() for word in LABEL_WORDS) else "image"
+        return _Found([], DataInput(site.file, site.where, [{field_name: path} for path in matched]))
+    return _Found([site.error(f"glob {str(pattern)!r} matches no files"
+                              + (f" (looked in {full})" if str(full) != pattern else ""))])
 
 
-def _check_datalist(site: _Site, call: ast.Call, lookup: Any) -> list[ConfigIssue]:
+def _check_datalist(site: _Site, call: ast.Call, lookup: Any) -> _Found:
     nodes = _arguments(call)
     if "data_list_file_path" not in nodes:
-        return []
+        return _Found([])
     try:
         path = str(static_value(nodes["data_list_file_path"], lookup))
         key = str(static_value(nodes["data_list_key"], lookup)) if "data_list_key" in nodes else "training"
         segmentation = _flag(nodes.get("is_segmentation"), default=True)
         base = str(static_value(nodes["base_dir"], lookup)) if "base_dir" in nodes else None
     except NotStatic as exc:
-        return [site.not_checked("datalist", f"{exc} is known only when it runs")]
+        return _Found([site.not_checked("datalist", f"{exc} is known only when it runs")])
     full = _in_bundle(site.bundle, path)
     if not full.is_file():
-        return [site.error(f"datalist {path} not found" + (f" (looked in {full})" if str(full) != path else ""))]
+        return _Found([site.error(f"datalist {path} not found" + (f" (looked in {full})" if str(full) != path else ""))])
     try:
         document = load_json(full)
     except MmarLayoutError as exc:
-        return [site.error(f"datalist {path}: {exc.message}")]
+        return _Found([site.error(f"datalist {path}: {exc.message}")])
     entries = document.get(key) if isinstance(document, dict) else None
     if not isinstance(entries, list):
-        return [site.error(f"datalist {path} has no list under {key!r}")]
+        return _Found([site.error(f"datalist {path} has no list under {key!r}")])
     root = _in_bundle(site.bundle, base) if base is not None else full.parent
-    missing = _missing_files(entries, root, ("image", "label") if segmentation else ("image",))
+    keys = ("image", "label") if segmentation else ("image",)
+    data = DataInput(site.bundle.display(full), key, [_absolute(entry, root, keys) for entry in entries
+                                                      if isinstance(entry, dict)])
+    missing = _missing_files(entries, root, keys)
     if not missing:
-        return []
+        return _Found([], data)
     listed = ", ".join(missing[:MISSING_SHOWN]) + (", ..." if len(missing) > MISSING_SHOWN else "")
-    return [site.error(f"datalist {path}[{key!r}]: {len(missing)} listed file{'s' if len(missing) != 1 else ''} "
-                       f"not found under {root}: {listed}")]
+    return _Found([site.error(f"datalist {path}[{key!r}]: {len(missing)} listed file{'s' if len(missing) != 1 else ''} "
+                              f"not found under {root}: {listed}")], data)
+
+
+def _absolute(entry: dict[str, Any], root: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """An entry's file fields joined to the folder MONAI joins them to; its other fields dropped."""
+    joined: dict[str, Any] = {}
+    for key in keys:
+        value = entry.get(key)
+        if isinstance(value, str):
+            joined[key] = str(root / value)
+        elif isinstance(value, list):
+            joined[key] = [str(root / v) if isinstance(v, str) else v for v in value]
+    return joined
 
 
 def _missing_files(entries: list[Any], root: Path, keys: tuple[str, ...]) -> list[str]:

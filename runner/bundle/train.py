@@ -32,7 +32,7 @@ from typing import Any
 
 from runner.bundle.check import check_bundle
 from runner.bundle.code import bundle_code
-from runner.bundle.layout import BUNDLE_METADATA
+from runner.bundle.layout import BUNDLE_METADATA, NO_ENVIRONMENT
 from runner.bundle.legacy import rewrite_legacy_arguments
 from runner.bundle.load import BundleConfig
 from runner.bundle.objects import TRAINER_ID, BundleObjects, pin_data_rngs
@@ -94,7 +94,7 @@ def prepare_bundle_run(spec: RunSpec, engine_id: str = TRAINER_ID) -> BundleRun:
     ``evaluator`` for validate and infer): a bundle without it is exit 2 here.
     """
     if spec.environment:
-        raise MmarRunnerError("-e: a MONAI bundle has no environment.json; give more config files with -c a.json,b.json")
+        raise MmarRunnerError(NO_ENVIRONMENT)
     overrides = tuple(parse_overrides(spec.sets))
     checked = check_bundle(spec.mmar, spec.config, overrides)
     config = checked.bundle.config

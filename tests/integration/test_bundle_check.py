@@ -307,8 +307,45 @@ def test_cli_ok_line_and_other_commands_refuse_bundles(tmp_path: Path) -> None:
         refused = invoke(*command, str(FIXTURES / "cls2d"))
         assert refused.exit_code == 2, (command, refused.stdout, refused.stderr)
         assert "a MONAI bundle (configs/); this command does not take bundles yet" in refused.stderr
-    unsupported = invoke("check", str(FIXTURES / "cls2d"), "--data")
-    assert unsupported.exit_code == 2 and "--data: not supported for bundles yet" in unsupported.stderr
+    no_environment = invoke("check", str(FIXTURES / "cls2d"), "-e", "config/environment.json")
+    assert no_environment.exit_code == 2 and "a MONAI bundle has no environment.json" in no_environment.stderr
+
+
+@pytest.mark.parametrize("name", ["seg3d_glob", "seg3d_datalist", "cls2d", "seg3d_scripts"])
+def test_check_data_opens_every_listed_file_of_the_fixtures(name: str) -> None:
+    result = invoke("check", str(FIXTURES / name), "--data", "-v")
+    assert result.exit_code == 0, result.stderr
+    assert "data: " in result.stderr and "headers of " in result.stderr and " of 0 files" not in result.stderr
+
+
+def _write_label(path: Path, values: Any) -> None:
+    import nibabel
+    import numpy as np
+
+    nibabel.save(nibabel.Nifti1Image(np.asarray(values, dtype=np.float32), np.eye(4)), str(path))
+
+
+def test_check_data_names_the_bad_files_of_a_datalist_and_of_a_glob(tmp_path: Path) -> None:
+    """A label with values the network cannot predict, and a cut-short image: each named with its list, entry and file."""
+    listed = make_bundle(tmp_path, "seg3d_datalist")
+    entries = json.loads((listed / "data" / "dataset.json").read_text())["training"]
+    label = listed / "data" / entries[1]["label"]
+    shape = __import__("nibabel").load(str(label)).shape
+    _write_label(label, __import__("numpy").full(shape, 7))
+    image = listed / "data" / entries[0]["image"]
+    image.write_bytes(image.read_bytes()[:-40])
+    assert invoke("check", str(listed)).exit_code == 0  # only --data opens the files
+    result = invoke("check", str(listed), "--data")
+    assert result.exit_code == 2, result.stderr
+    assert f"data/dataset.json: training[1]: {label}: label values 7 are outside the 2 classes" in result.stderr
+    assert f"data/dataset.json: training[0]: {image}: cut short or damaged" in result.stderr
+
+    globbed = make_bundle(tmp_path, "seg3d_glob")
+    first_label = sorted((globbed / "data" / "labelsTr").glob("*.nii.gz"))[0]
+    _write_label(first_label, __import__("numpy").full((4, 4, 4), 0.5))
+    result = invoke("check", str(globbed), "--data")
+    assert result.exit_code == 2, result.stderr
+    assert f"configs/train.json: labels[0]: {first_label}: label values are not whole numbers (0.5)" in result.stderr
 
 
 def test_check_takes_set_words_as_a_run_would(tmp_path: Path) -> None:
