@@ -494,16 +494,16 @@ def build(mmar: MmarArg = None, m: MmarOpt = None,
           allow_outside_links: Annotated[bool, typer.Option(
               "--allow-outside-links", help="Copy what symbolic links out of the MMAR point to (refused by default).")] = False,
           verbose: VerboseOpt = False) -> None:
-    """Build a container image of an MMAR (docker run IMAGE trains it), through the Docker SDK.
+    """Build a container image of an MMAR or a MONAI bundle (docker run IMAGE trains it), through the Docker SDK.
 
-    The image gets the MMAR and nothing else: data, outputs, version control and anything that looks
-    like a secret are left out (and listed), and a symbolic link out of the MMAR is refused.
+    The image gets the MMAR (or bundle) and nothing else: data, outputs, version control and anything that
+    looks like a secret are left out (and listed), and a symbolic link out of the folder is refused.
     """
     _setup_logging(verbose)
     from runner.image.build import BuildRequest, build_image
 
     def work() -> Any:
-        root = None if runtime_only else _mmar(mmar, m)
+        root = None if runtime_only else _mmar(mmar, m, bundles=True)
         request = BuildRequest(root, tag, base_image, wheelhouse, tuple(ca_cert or ()), no_cache, lock,
                                allow_outside_links=allow_outside_links, flavour=flavour, torch_index_url=torch_index_url)
         return build_image(request, progress=lambda line: typer.echo(line, err=True))
@@ -513,7 +513,7 @@ def build(mmar: MmarArg = None, m: MmarOpt = None,
     typer.echo(f"flavour:       {result.flavour} (lock for Python {' '.join(result.pythons or ())})")
     typer.echo(f"built in:      {result.seconds:.1f}s ({'air-gapped' if result.air_gapped else 'with network'})")
     if result.mmar_digest:
-        typer.echo(f"mmar digest:   {result.mmar_digest}")
+        typer.echo(f"{'bundle' if result.source_format == 'bundle' else 'mmar'} digest:".ljust(15) + result.mmar_digest)
     if result.left_out:
         typer.echo(f"left out:      {len(result.left_out)} path{'s' if len(result.left_out) != 1 else ''} (listed above)")
 
@@ -595,7 +595,7 @@ def show(run: Annotated[Path, typer.Argument(help="A run's output folder (MMAR_C
 
 @app.command()
 def k8s(mmar: MmarArg = None, m: MmarOpt = None,
-        image: Annotated[str, typer.Option(help="The MMAR's image (mmar build), as the cluster pulls it.")] = "",
+        image: Annotated[str, typer.Option(help="The MMAR's or bundle's image (mmar build), as the cluster pulls it.")] = "",
         nodes: Annotated[int, typer.Option(min=1, help="Nodes; more than one makes an Indexed Job + headless Service.")] = 1,
         gpus_per_node: Annotated[int, typer.Option(min=0, help="nvidia.com/gpu per pod; one process each.")] = 1,
         data_pvc: Annotated[Optional[str], typer.Option(help="PersistentVolumeClaim mounted read-only at /data.")] = None,
@@ -608,30 +608,31 @@ def k8s(mmar: MmarArg = None, m: MmarOpt = None,
         tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow server the pods log to (MLFLOW_TRACKING_URI).")] = None,
         tracking_secret: Annotated[Optional[str], typer.Option(help="Secret with MLflow credentials, as environment variables.")] = None,
         set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
-    """Print Kubernetes manifests (Job, or Indexed Job + headless Service) that train the MMAR's image.
+    """Print Kubernetes manifests (Job, or Indexed Job + headless Service) that train the MMAR's or bundle's image.
 
-    Pods pass the Pod Security Standard "restricted" and are Guaranteed (requests = limits).
+    Pods pass the Pod Security Standard "restricted" and are Guaranteed (requests = limits). A MONAI bundle
+    trains several processes with its configs/multi_gpu_train.json (required for more than one).
     """
     _setup_logging(verbose)
-    from runner.errors import ConfigError
-    from runner.k8s import K8sRequest, render, to_yaml
-    from runner.mmar import shadowed_modules
+    from runner.image.source import BUNDLE_FORMAT, checked_source
+    from runner.k8s import K8sRequest, bundle_train_configs, render, to_yaml
 
     def work() -> str:
-        root = _mmar(mmar, m).expanduser().resolve()
-        if not (root / "config").is_dir():
-            raise MmarRunnerError(f"{root}: not an MMAR (no config/ folder)")
+        source = checked_source(_mmar(mmar, m, bundles=True))
         if not image:
             raise MmarRunnerError("--image is required", hint="build one with: mmar build MMAR -t REGISTRY/NAME:TAG")
-        shadowing = shadowed_modules(root)
-        if shadowing:
-            raise ConfigError(shadowing)
-        request = K8sRequest(root.name, image, nodes, gpus_per_node, data_pvc, out_pvc, namespace, shm_size=shm_size,
+        bundle = source.format == BUNDLE_FORMAT
+        request = K8sRequest(source.name, image, nodes, gpus_per_node, data_pvc, out_pvc, namespace, shm_size=shm_size,
                              grace_seconds=grace_seconds, set_words=tuple(set_ or ()), cpus=cpus, memory=memory,
-                             tracking_uri=tracking_uri, tracking_secret=tracking_secret)
+                             tracking_uri=tracking_uri, tracking_secret=tracking_secret, source_format=source.format,
+                             version=source.version,
+                             config=bundle_train_configs(source.root, nodes, gpus_per_node) if bundle else None)
         if not out_pvc:
             logger.warning("no --out-pvc: outputs go to an emptyDir and are lost with the pod")
-        if not data_pvc:
+        if not data_pvc and bundle:
+            logger.warning("no --data-pvc: /data is an empty emptyDir; the bundle reads its data where its own dataset_dir "
+                           "(or --set) says")
+        elif not data_pvc:
             logger.warning("no --data-pvc: /data is an empty emptyDir; the run finds no data unless DATA_ROOT/DATASET_JSON "
                            "(--set) point at data baked into the image")
         return to_yaml(render(request))

@@ -1,4 +1,4 @@
-"""``mmar k8s``: Kubernetes manifests for an MMAR image, built with the official client's models.
+"""``mmar k8s``: Kubernetes manifests for an MMAR's or a MONAI bundle's image, built with the official client's models.
 
 One node is a plain Job. N nodes are an Indexed Job (completions = parallelism = N, one pod per
 node) plus a headless Service, so pod 0 is reachable at ``<job>-0.<service>`` for torchrun's
@@ -17,6 +17,11 @@ rendezvous. Both carry the same safety rules:
 * names checked before anything is written: namespace and PVC names as Kubernetes requires, the
   image reference, and label values derived from the MMAR's name made valid (the full name is kept
   in an annotation).
+
+A bundle's Job is the same Job. Its labels name the format, the bundle and its version, and more
+than one process trains with the bundle's own ``configs/multi_gpu_train.json`` merged over its
+train config (as MONAI's zoo runs it under torchrun); a bundle without that file is refused for
+more than one process (exit 2), since its train config alone would not wrap the network in DDP.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError
@@ -44,6 +50,7 @@ QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 CPUS_PER_GPU, CPUS_WITHOUT_GPU = 8, 4
 LOCK_WAIT_MARGIN_S = 60  # beyond the grace period, for the old pod's file system to let go of the lock
 MEMORY_GI_PER_GPU, MEMORY_GI_WITHOUT_GPU = 32, 16
+MULTI_GPU_CONFIG = "configs/multi_gpu_train.json"  # a MONAI bundle's config for torchrun (DDP, one GPU per process)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,9 @@ class K8sRequest:
     memory: str | None = None  # default: 32Gi per GPU (16Gi without)
     tracking_uri: str | None = None  # MLflow: the pods log there (MLFLOW_TRACKING_URI)
     tracking_secret: str | None = None  # a Secret with MLflow's credentials (MLFLOW_TRACKING_TOKEN, ..._USERNAME/_PASSWORD)
+    source_format: str = "mmar"  # "mmar" or "bundle" (a MONAI bundle: labelled as one, with its version)
+    version: str | None = None  # a bundle's metadata version
+    config: str | None = None  # -c for the run (a bundle's train config and multi_gpu_train.json)
 
     def cpu_quantity(self) -> str:
         return self.cpus or str(CPUS_PER_GPU * self.gpus_per_node if self.gpus_per_node else CPUS_WITHOUT_GPU)
@@ -127,6 +137,27 @@ def job_name(mmar_name: str) -> str:
     return name[:52].rstrip("-")  # room for the pod suffix Kubernetes adds
 
 
+def bundle_train_configs(root: Path, nodes: int, gpus_per_node: int) -> str | None:
+    """``-c`` for a bundle's Job: None for one process; for more, its train config then ``multi_gpu_train.json``.
+
+    Raises:
+        MmarRunnerError: more than one process and the bundle has no ``configs/multi_gpu_train.json`` (exit 2).
+    """
+    from runner.bundle.layout import bundle_train_config
+
+    processes = nodes * max(gpus_per_node, 1)
+    if processes <= 1:
+        return None
+    if not (root / MULTI_GPU_CONFIG).is_file():
+        raise MmarRunnerError(f"{root}: {processes} processes (--nodes {nodes} x --gpus-per-node {gpus_per_node}) need the bundle's "
+                              f"{MULTI_GPU_CONFIG}, which it does not have",
+                              hint="add configs/multi_gpu_train.json (as MONAI's model zoo bundles have it: DDP and one GPU per "
+                                   "process), or run one process: --nodes 1 --gpus-per-node 1")
+    train = bundle_train_config(root)
+    train_name = train.relative_to(root).as_posix() if train is not None else "configs/train.json"
+    return f"{train_name},{MULTI_GPU_CONFIG}"
+
+
 def render(request: K8sRequest) -> list[Any]:
     """The V1Job (and, for several nodes, the V1Service) for ``request``."""
     if request.nodes < 1 or request.gpus_per_node < 0:
@@ -135,9 +166,14 @@ def render(request: K8sRequest) -> list[Any]:
     from kubernetes import client as k8s
 
     name = job_name(request.mmar_name)
-    labels = {"app.kubernetes.io/name": "mmar-runner", "app.kubernetes.io/instance": name,
-              "mmar-runner/mmar": label_value(request.mmar_name)}
-    annotations = {"mmar-runner/mmar-name": request.mmar_name}
+    labels = {"app.kubernetes.io/name": "mmar-runner", "app.kubernetes.io/instance": name}
+    if request.source_format == "bundle":
+        labels |= {"mmar-runner/format": "bundle", "mmar-runner/bundle": label_value(request.mmar_name),
+                   "mmar-runner/bundle-version": label_value(request.version or "unknown")}
+        annotations = {"mmar-runner/bundle-name": request.mmar_name}
+    else:
+        labels["mmar-runner/mmar"] = label_value(request.mmar_name)
+        annotations = {"mmar-runner/mmar-name": request.mmar_name}
     multi = request.nodes > 1
     service = f"{name}-rdzv"
     args = _container_args(request, name, service)
@@ -207,7 +243,8 @@ def _container_args(request: K8sRequest, name: str, service: str) -> list[str]:
     nodes = NodeLayout(request.nodes, "$(JOB_COMPLETION_INDEX)", f"{name}-0.{service}", RENDEZVOUS_PORT) if request.nodes > 1 else NodeLayout()
     processes = max(request.gpus_per_node, 1) if request.nodes > 1 else request.gpus_per_node or None
     tracking = TrackingOptions("mlflow") if request.tracking_uri else TrackingOptions()  # the URI comes from the environment
-    return image_args(RunSpec("train", IMAGE_MMAR, sets=request.set_words, processes=processes, nodes=nodes, tracking=tracking))
+    return image_args(RunSpec("train", IMAGE_MMAR, config=request.config, sets=request.set_words, processes=processes, nodes=nodes,
+                              tracking=tracking))
 
 
 def _volume(k8s: Any, name: str, claim: str | None, read_only: bool) -> Any:

@@ -1,6 +1,7 @@
-"""What the CLI asks of the bundle package: tell a bundle from an MMAR, run ``mmar check`` on one,
-and refuse bundles in the commands that are MMAR-only (exit 2, saying which commands take them)
-instead of reading them as broken MMARs.
+"""What the CLI asks of the bundle package: dispatch ``mmar check``, refuse bundles where a command is an MMAR's.
+
+``finetune``, ``export`` and ``migrate`` are MMAR commands: given a bundle they say so (exit 2),
+naming the commands that take one, instead of reading it as a broken MMAR.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from runner.errors import ConfigError, ConfigIssue, MmarRunnerError
 logger = logging.getLogger(__name__)
 
 BUNDLES_DOC = "docs/BUNDLES.md says what works with bundles today"
+BUNDLE_COMMANDS = ("check", "train", "verify", "validate", "infer", "diff", "show", "build", "k8s")
 
 
 def is_bundle(root: Path, mmar_config: str | None = None) -> bool:
@@ -33,10 +35,12 @@ def is_bundle(root: Path, mmar_config: str | None = None) -> bool:
 
 
 def refuse_bundle(root: Path) -> None:
-    """Exit 2 when a command that does not take bundles yet is given one."""
+    """Exit 2 when a command that does not take bundles (finetune, export, migrate) is given one."""
     if looks_like_bundle(root):
-        raise MmarRunnerError(f"{root}: a MONAI bundle (configs/); this command does not take bundles yet: "
-                              "it takes check, train, verify, validate and infer so far", hint=BUNDLES_DOC)
+        raise MmarRunnerError(f"{root}: a MONAI bundle (configs/); this command does not take bundles: "
+                              f"{', '.join(BUNDLE_COMMANDS[:-1])} and {BUNDLE_COMMANDS[-1]} do",
+                              hint=f"a bundle fine-tunes by loading a checkpoint in its own config and exports with "
+                                   f"python -m monai.bundle ckpt_export; {BUNDLES_DOC}")
 
 
 def check_bundle_command(root: Path, configs: str | None, environment: str | None, set_words: Sequence[str],

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from runner.bundle.legacy import Conflict, LegacyArgument, rewrite_legacy_arguments
 from runner.bundle.overrides import SET_WHERE, BundleOverride, apply_overrides, check_override_ids
 from runner.errors import ConfigIssue, MmarLayoutError
@@ -80,13 +78,26 @@ def load_config_file(path: Path, shown: str) -> tuple[dict[str, Any], list[Confi
         warnings.simplefilter("always")
         try:
             content = ConfigParser.load_config_file(path)
-        except (json.JSONDecodeError, yaml.YAMLError, ValueError, UnicodeDecodeError) as exc:
+        except ImportError as exc:  # MONAI reads YAML with PyYAML, its optional dependency (not in the image's lock)
+            raise MmarLayoutError(f"{shown}: reading YAML needs PyYAML, which is not installed: {exc}",
+                                  hint="pip install pyyaml, or give the bundle's configs as JSON") from exc
+        except (*_not_config_errors(), ValueError, UnicodeDecodeError) as exc:
             raise MmarLayoutError(f"{shown}: not a valid config file: {exc}") from exc
     if not isinstance(content, dict):
         raise MmarLayoutError(f"{shown}: expected a mapping of ids to items, got {type(content).__name__}")
     issues = [ConfigIssue(shown, "", str(w.message).rstrip(".") + " (a later one silently replaces the earlier)")
               for w in caught if "Duplicate key" in str(w.message)]
     return content, issues
+
+
+def _not_config_errors() -> tuple[type[Exception], ...]:
+    """What MONAI's reader raises for a file that is not JSON or YAML. PyYAML is optional: a JSON-only
+    bundle reads without it (the image's lock does not hold it)."""
+    try:
+        import yaml
+    except ImportError:
+        return (json.JSONDecodeError,)
+    return (json.JSONDecodeError, yaml.YAMLError)
 
 
 def load_bundle(root: Path, config_files: Sequence[Path], metadata_file: Path,

@@ -2,7 +2,7 @@
 
 The context holds only what the Dockerfile copies: the Dockerfile, the lock, a wheel of
 mmar-runner, an optional wheelhouse (air-gapped builds), optional CA certificates (builds behind
-a TLS-intercepting proxy; they stay in the build stage), and the MMAR and nothing else: no path
+a TLS-intercepting proxy; they stay in the build stage), and the MMAR (or MONAI bundle) and nothing else: no path
 of the host outside it, no data, outputs, version control or secrets (runner/image/context.py). The build runs with ``--network none`` when the wheelhouse holds every locked
 wheel, which proves it is air-gapped; otherwise on the host network.
 
@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.errors import ConfigError, HostError, ImageBuildError, MmarLayoutError, MmarRunnerError, first_line
+from runner.errors import HostError, ImageBuildError, MmarRunnerError, first_line
 from runner.image.context import StagedMmar, stage_mmar
 from runner.image.lock import FLAVOURS, lock_path, lock_pythons, read_lock, torch_index_url
+from runner.image.source import BUNDLE_FORMAT, MMAR_FORMAT, ImageSource, checked_source
 from runner.manifest import folder_digest
-from runner.mmar import shadowed_modules
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01: the wheel of mmar-runner is byte-
 
 @dataclass(frozen=True)
 class BuildRequest:
-    mmar: Path | None  # None: the runtime stage only
+    mmar: Path | None  # an MMAR or a MONAI bundle; None: the runtime stage only
     tag: str
     base_image: str | None = None
     wheelhouse: Path | None = None
@@ -73,6 +73,7 @@ class BuildResult:
     left_out: list[tuple[str, str]] = field(default_factory=list)  # MMAR paths not in the image, with why
     flavour: str = DEFAULT_FLAVOUR
     pythons: tuple[str, ...] | None = None  # the Pythons the lock covers (None: the lock does not say)
+    source_format: str | None = None  # "mmar" or "bundle"; None for the runtime stage
 
 
 def engine() -> Any:
@@ -120,10 +121,10 @@ def checked_flavour(request: BuildRequest) -> None:
 
 
 def build_image(request: BuildRequest, client: Any | None = None, progress: Callable[[str], None] | None = None) -> BuildResult:
-    """Build ``request.tag``; the bundle stage when an MMAR is given, else the runtime stage.
+    """Build ``request.tag``: the MMAR's (``bundle``) or MONAI bundle's (``monai-bundle``) stage, else the runtime stage.
 
     Raises:
-        MmarLayoutError: the MMAR folder is not an MMAR.
+        MmarLayoutError: the folder is neither an MMAR nor a bundle.
         ConfigError: custom/ hides another module, or a link leads out of the MMAR.
         HostError: no engine is reachable.
         MmarRunnerError: the build failed (the engine's own message is included).
@@ -133,28 +134,34 @@ def build_image(request: BuildRequest, client: Any | None = None, progress: Call
     pythons = lock_pythons(request.lock_file)
     with tempfile.TemporaryDirectory(prefix="mmar-build-") as scratch:
         context = Path(scratch)
-        mmar_digest, staged = _stage_mmar(request.mmar, context / "mmar", request.allow_outside_links)
+        source = checked_source(request.mmar) if request.mmar is not None else None
+        mmar_digest, staged = _stage_source(source, context / "mmar", request.allow_outside_links)
         client = client or engine()  # bad input is refused before the engine is asked
         _stage_build_files(request, context)
         for path, reason in staged.left_out:
             emit(f"left out of the image: {path} ({reason})")
         air_gapped = request.wheelhouse is not None and wheelhouse_covers_lock(context / "wheelhouse", request.lock_file)
-        args = _build_args(request, client, mmar_digest)
-        target = "bundle" if request.mmar else "runtime"
+        args = _build_args(request, client, mmar_digest, source)
+        target = source.stage if source else "runtime"
         emit(f"building {request.tag} (stage {target}, {request.flavour} flavour, {'air-gapped' if air_gapped else 'network: host'}, "
              f"base {args['BASE_IMAGE']}, lock for Python {' '.join(pythons) if pythons else 'unstated'})")
         started = time.perf_counter()
         image_id = _run_build(client, context, request, target, args, "none" if air_gapped else "host", emit, pythons)
     return BuildResult(request.tag, image_id, time.perf_counter() - started, air_gapped, mmar_digest, args, staged.left_out,
-                       request.flavour, pythons)
+                       request.flavour, pythons, source.format if source else None)
 
 
 def _stage_mmar(mmar: Path | None, target: Path, allow_outside_links: bool) -> tuple[str | None, StagedMmar]:
-    """The MMAR's part of the context (empty for the runtime stage), and its digest."""
-    if mmar is None:
+    """The MMAR's (or bundle's) part of the context (empty for the runtime stage), and its digest."""
+    return _stage_source(checked_source(mmar) if mmar is not None else None, target, allow_outside_links)
+
+
+def _stage_source(source: ImageSource | None, target: Path, allow_outside_links: bool) -> tuple[str | None, StagedMmar]:
+    """Copy ``source`` into ``target`` by its format's rules (runner.image.context); its digest, as the manifests compute it."""
+    if source is None:
         target.mkdir()
         return None, StagedMmar()
-    staged = stage_mmar(_checked_mmar(mmar), target, allow_outside_links)
+    staged = stage_mmar(source.root, target, allow_outside_links, source.rules)
     return folder_digest(target), staged
 
 
@@ -173,17 +180,6 @@ def _stage_build_files(request: BuildRequest, context: Path) -> None:
         shutil.copy2(cert, context / "build-ca" / f"extra-{index}.crt")
     _runner_wheel(context / "dist")
     write_sbom(request.lock_file, context / "sbom" / SBOM_NAME)
-
-
-def _checked_mmar(mmar: Path) -> Path:
-    """The MMAR folder, refused when it is not one or when custom/ would hide another module in the image."""
-    source = mmar.expanduser().resolve()
-    if not (source / "config").is_dir():
-        raise MmarLayoutError(f"{source}: not an MMAR (no config/ folder)")
-    shadowing = shadowed_modules(source)
-    if shadowing:
-        raise ConfigError(shadowing)
-    return source
 
 
 SBOM_NAME = "sbom.cdx.json"
@@ -233,7 +229,7 @@ def _runner_wheel(dist: Path) -> None:
         raise MmarRunnerError(f"building the mmar-runner wheel failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
 
 
-def _build_args(request: BuildRequest, client: Any, mmar_digest: str | None) -> dict[str, str]:
+def _build_args(request: BuildRequest, client: Any, mmar_digest: str | None, source: ImageSource | None = None) -> dict[str, str]:
     from runner import __version__
 
     versions = lock_versions(request.lock_file)
@@ -253,10 +249,17 @@ def _build_args(request: BuildRequest, client: Any, mmar_digest: str | None) -> 
     else:
         args["BASE_IMAGE"] = _dockerfile_default_base()
     if request.mmar is not None:
-        args["MMAR_NAME"] = request.mmar.resolve().name
-        args["MMAR_DIGEST"] = mmar_digest or "unknown"
+        args.update(source_args(source or checked_source(request.mmar), mmar_digest))
         args["IMAGE_REF"] = request.tag  # the run's manifest names the image it ran in (a pod overrides it with --image)
     return args
+
+
+def source_args(source: ImageSource, digest: str | None) -> dict[str, str]:
+    """The build arguments the format's stage turns into labels: name, digest, and a bundle's version."""
+    if source.format == BUNDLE_FORMAT:
+        return {"BUNDLE_NAME": source.name, "BUNDLE_VERSION": source.version or "unknown", "BUNDLE_DIGEST": digest or "unknown"}
+    assert source.format == MMAR_FORMAT
+    return {"MMAR_NAME": source.name, "MMAR_DIGEST": digest or "unknown"}
 
 
 def torch_cuda(versions: dict[str, str]) -> str:

@@ -306,7 +306,8 @@ def test_cli_ok_line_and_other_commands_refuse_bundles(tmp_path: Path) -> None:
     for command in (["finetune"], ["export"], ["migrate"]):
         refused = invoke(*command, str(FIXTURES / "cls2d"))
         assert refused.exit_code == 2, (command, refused.stdout, refused.stderr)
-        assert "a MONAI bundle (configs/); this command does not take bundles yet" in refused.stderr
+        assert "a MONAI bundle (configs/); this command does not take bundles: " in refused.stderr
+        assert "check, train, verify, validate, infer, diff, show, build and k8s do" in refused.stderr
     no_environment = invoke("check", str(FIXTURES / "cls2d"), "-e", "config/environment.json")
     assert no_environment.exit_code == 2 and "a MONAI bundle has no environment.json" in no_environment.stderr
 
