@@ -26,6 +26,10 @@ class Ref:
     def render(self) -> str:
         return f"@{self.id}"
 
+    def parameters(self) -> Expr:
+        """``@network.parameters()``: what the 4.0 wiring gives an optimizer (``model.parameters()``)."""
+        return Expr(f"{self.render()}.parameters()")
+
 
 @dataclass(frozen=True)
 class Expr:
