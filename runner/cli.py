@@ -474,6 +474,33 @@ def migrate(mmar: MmarArg = None, m: MmarOpt = None,
 
 
 @app.command()
+def convert(mmar: MmarArg = None, m: MmarOpt = None,
+            out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Folder the MONAI bundle is written to.")] = None,
+            config: ConfigOpt = None, environment: EnvOpt = None, set_: SetOpt = None,
+            force: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+            verbose: VerboseOpt = False) -> None:
+    """Write a MONAI bundle (configs/train.json, metadata.json, scripts/) that trains what `mmar train MMAR` trains, to the same weights.
+
+    Variables (environment.json, --set) are resolved as `mmar train` resolves them. What a bundle cannot
+    express (a bring-your-own trainer, Clara-only machinery) is refused with exit 2 and nothing written.
+    """
+    _setup_logging(verbose)
+    from runner.convert.write import convert_mmar
+
+    def work() -> Any:
+        if out is None:
+            raise MmarRunnerError("no --out given", hint="mmar convert MMAR --out path/to/bundle")
+        return convert_mmar(_mmar(mmar, m), out, config, environment, set_ or [], force)
+
+    result = _reporting_errors(verbose, work)
+    for name in result.written:
+        typer.echo(f"wrote {result.target / name}")
+    for file, count in result.imports_rewritten.items():
+        typer.echo(f"scripts/{file}: {count} import{'s' if count != 1 else ''} of removed MONAI names rewritten")
+    typer.echo(f"run it with: {result.command()}")
+
+
+@app.command()
 def build(mmar: MmarArg = None, m: MmarOpt = None,
           tag: Annotated[str, typer.Option("-t", "--tag", help="Image name:tag.")] = "mmar-bundle:latest",
           base_image: Annotated[Optional[str], typer.Option("--base-image", envvar="MMAR_BASE_IMAGE",

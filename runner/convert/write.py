@@ -1,0 +1,82 @@
+"""``mmar convert``: read the MMAR as ``mmar train`` reads it, translate, write the bundle in one rename.
+
+The bundle is built in a hidden folder beside ``--out`` and renamed into place at the end, so a
+refusal or any failure leaves nothing behind (and an existing ``--out`` untouched without ``--force``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runner.config.load import load_train_config
+from runner.convert.components import Translator
+from runner.convert.metadata import metadata
+from runner.convert.scripts import imports_each_other, write_scripts
+from runner.convert.train_config import train_config
+from runner.errors import MmarLayoutError, MmarRunnerError
+
+TRAIN_JSON = "configs/train.json"
+METADATA_JSON = "configs/metadata.json"
+
+
+@dataclass(frozen=True)
+class Conversion:
+    source: Path
+    target: Path
+    written: list[str] = field(default_factory=list)
+    imports_rewritten: dict[str, int] = field(default_factory=dict)
+
+    def command(self) -> str:
+        return f"cd {self.target} && python -m monai.bundle run --config_file {TRAIN_JSON} --meta_file {METADATA_JSON} --bundle_root ."
+
+
+def convert_mmar(source: Path, target: Path, config: str | None = None, environment: str | None = None,
+                 sets: Iterable[str] = (), force: bool = False) -> Conversion:
+    """Write the bundle for ``source`` at ``target``.
+
+    Raises:
+        MmarLayoutError / ConfigError: the MMAR is not one ``mmar train`` accepts (exit 2).
+        Refusal: it uses something a bundle cannot express (exit 2), named by file and JSON path.
+    """
+    from runner.legacy.clara_code import mmar_code
+
+    source = source.expanduser().resolve()
+    target = target.expanduser().resolve()
+    if target == source or source in target.parents:
+        raise MmarRunnerError(f"--out {target}: must be outside the MMAR being converted")
+    if target.exists() and not force:
+        raise MmarLayoutError(f"{target} already exists", hint="choose another --out, or pass --force to replace it")
+    loaded = load_train_config(source, config, environment, list(sets))
+    with mmar_code(source):
+        translator = Translator(loaded)
+        train = train_config(loaded, translator)
+    if imports_each_other(loaded.mmar.custom_dir):
+        train["initialize"].insert(0, "$__import__('sys').path.insert(1, @bundle_root + '/scripts')")
+    meta = metadata(loaded, source.name)
+    staging = target.with_name(f".{target.name}.converting-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        (staging / "configs").mkdir(parents=True)
+        (staging / "models").mkdir()
+        _write_json(staging / TRAIN_JSON, train)
+        _write_json(staging / METADATA_JSON, meta)
+        rewritten = write_scripts(loaded.mmar.custom_dir, staging / "scripts")
+        docs = source / "docs"
+        if docs.is_dir():
+            shutil.copytree(docs, staging / "docs")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    written = sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file())
+    return Conversion(source, target, written, rewritten)
+
+
+def _write_json(path: Path, value: object) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
