@@ -58,6 +58,8 @@ class Translator(Builder):
         self.data_root = _path_variable(loaded, "DATA_ROOT")
         self.dataset_json = _path_variable(loaded, "DATASET_JSON")
         self.custom_dir = loaded.mmar.custom_dir.resolve()
+        output = _path_variable(loaded, "MMAR_EVAL_OUTPUT_PATH")
+        self.output_dir = str(output) if output is not None else None
         self.referenced: set[tuple[str, str]] = set()
 
     # ---- the builder's hooks, answered with references ----------------------------------
@@ -208,6 +210,8 @@ class Translator(Builder):
         if isinstance(value, str):
             if value == self.ckpt_dir:
                 return "@ckpt_dir"
+            if self.output_dir and value == self.output_dir and self.loaded.kind.flat:
+                return "@output_dir"
             if value.startswith(MONAI_SPECIAL):
                 raise Refusal(self.file, config_path, f"the string {value!r} would be read by MONAI's parser as code or a reference")
             return value
