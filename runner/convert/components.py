@@ -159,7 +159,7 @@ class Translator(Builder):
         if not is_subclass(target, "monai.engines.Workflow"):
             raise Refusal(self.file, where, f"{spec.label} is a bring-your-own {slot} (not a MONAI engine): a bundle's "
                           f"{slot} is an ignite engine that MONAI and the runner drive",
-                          hint=f"keep training it with mmar train MMAR, or rewrite it as a SupervisedTrainer with handlers")
+                          hint="keep training it with mmar train MMAR, or rewrite it as a SupervisedTrainer with handlers")
         if defines_legacy_event_hook(target):
             raise Refusal(self.file, where, f"{spec.label} overrides _register_additional_events, a Clara-era hook MONAI no longer "
                           "calls (the runner calls it for MMARs)",

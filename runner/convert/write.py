@@ -15,8 +15,8 @@ from pathlib import Path
 
 from runner.config.kinds import INFERENCE, VALIDATION
 from runner.config.load import load_config, load_train_config
-from runner.convert.eval_config import eval_config
 from runner.convert.components import Translator
+from runner.convert.eval_config import eval_config
 from runner.convert.metadata import metadata
 from runner.convert.scripts import imports_each_other, write_scripts
 from runner.convert.train_config import train_config
