@@ -87,8 +87,7 @@ def iter_randomizables(obj):
     queue = deque([obj])
     while queue:
         item = queue.popleft()
-        if id(item) in seen or item is None or isinstance(item, (str, bytes, int, float, bool)) \
-                or isinstance(item, (torch.Tensor, np.ndarray)):
+        if id(item) in seen or item is None or isinstance(item, (str, bytes, int, float, bool, torch.Tensor, np.ndarray)):
             continue
         seen.add(id(item))
         if isinstance(item, Randomizable):
@@ -147,7 +146,7 @@ class BatchedView(list):
         if not isinstance(key, str):
             super().__setitem__(key, value)
             return
-        for item, part in zip(self, _split(value, len(self))):
+        for item, part in zip(self, _split(value, len(self)), strict=True):
             item[key] = part
 
     def __contains__(self, key):

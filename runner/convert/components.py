@@ -58,6 +58,8 @@ class Translator(Builder):
         self.data_root = _path_variable(loaded, "DATA_ROOT")
         self.dataset_json = _path_variable(loaded, "DATASET_JSON")
         self.custom_dir = loaded.mmar.custom_dir.resolve()
+        output = _path_variable(loaded, "MMAR_EVAL_OUTPUT_PATH")
+        self.output_dir = str(output) if output is not None else None
         self.referenced: set[tuple[str, str]] = set()
 
     # ---- the builder's hooks, answered with references ----------------------------------
@@ -157,7 +159,7 @@ class Translator(Builder):
         if not is_subclass(target, "monai.engines.Workflow"):
             raise Refusal(self.file, where, f"{spec.label} is a bring-your-own {slot} (not a MONAI engine): a bundle's "
                           f"{slot} is an ignite engine that MONAI and the runner drive",
-                          hint=f"keep training it with mmar train MMAR, or rewrite it as a SupervisedTrainer with handlers")
+                          hint="keep training it with mmar train MMAR, or rewrite it as a SupervisedTrainer with handlers")
         if defines_legacy_event_hook(target):
             raise Refusal(self.file, where, f"{spec.label} overrides _register_additional_events, a Clara-era hook MONAI no longer "
                           "calls (the runner calls it for MMARs)",
@@ -208,6 +210,8 @@ class Translator(Builder):
         if isinstance(value, str):
             if value == self.ckpt_dir:
                 return "@ckpt_dir"
+            if self.output_dir and value == self.output_dir and self.loaded.kind.flat:
+                return "@output_dir"
             if value.startswith(MONAI_SPECIAL):
                 raise Refusal(self.file, config_path, f"the string {value!r} would be read by MONAI's parser as code or a reference")
             return value

@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.config.load import load_train_config
+from runner.config.kinds import INFERENCE, VALIDATION
+from runner.config.load import load_config, load_train_config
 from runner.convert.components import Translator
+from runner.convert.eval_config import eval_config
 from runner.convert.metadata import metadata
 from runner.convert.scripts import imports_each_other, write_scripts
 from runner.convert.train_config import train_config
@@ -22,6 +24,10 @@ from runner.errors import MmarLayoutError, MmarRunnerError
 
 TRAIN_JSON = "configs/train.json"
 METADATA_JSON = "configs/metadata.json"
+EVALUATE_JSON = "configs/evaluate.json"
+INFER_JSON = "configs/inference.json"
+VALIDATE_SOURCE = "config/config_validation.json"
+INFER_SOURCE = "config/config_inference.json"
 
 
 @dataclass(frozen=True)
@@ -52,9 +58,14 @@ def convert_mmar(source: Path, target: Path, config: str | None = None, environm
     if target.exists() and not force:
         raise MmarLayoutError(f"{target} already exists", hint="choose another --out, or pass --force to replace it")
     loaded = load_train_config(source, config, environment, list(sets))
+    configs: dict[str, dict] = {}
     with mmar_code(source):
         translator = Translator(loaded)
         train = train_config(loaded, translator)
+        for file, kind, inference in ((VALIDATE_SOURCE, VALIDATION, False), (INFER_SOURCE, INFERENCE, True)):
+            if (source / file).is_file():
+                evaluated = load_config(source, file, environment, list(sets), kind=kind)
+                configs[INFER_JSON if inference else EVALUATE_JSON] = eval_config(evaluated, loaded, train, inference)
     if imports_each_other(loaded.mmar.custom_dir):
         train["initialize"].insert(0, "$__import__('sys').path.insert(1, @bundle_root + '/scripts')")
     meta = metadata(loaded, source.name)
@@ -65,6 +76,8 @@ def convert_mmar(source: Path, target: Path, config: str | None = None, environm
         (staging / "models").mkdir()
         _write_json(staging / TRAIN_JSON, train)
         _write_json(staging / METADATA_JSON, meta)
+        for name, value in configs.items():
+            _write_json(staging / name, value)
         rewritten = write_scripts(loaded.mmar.custom_dir, staging / "scripts")
         docs = source / "docs"
         if docs.is_dir():

@@ -91,6 +91,15 @@ def test_metadata_has_monais_mandatory_fields_and_our_versions(tmp_path: Path, s
     assert meta["network_data_format"]["outputs"]["pred"]["num_channels"] == 2
     assert (result.target / "scripts" / "mmar_pins.py").read_text() == Path(bundle_pins.__file__).read_text()
     assert "configs/train.json" in result.written and "scripts/__init__.py" in result.written
+    evaluate = json.loads((result.target / "configs" / "evaluate.json").read_text())
+    assert evaluate["validate"]["handlers"][0] == {"_target_": "CheckpointLoader", "load_path": "$@ckpt_dir + '/model.pt'",
+                                                   "load_dict": {"model": "@network"}, "map_location": "@device"}
+    assert evaluate["run"][-1] == "$@validate#evaluator.run()" and evaluate["output_dir"] == "$@bundle_root + '/eval'"
+    metrics_saver = next(h for h in evaluate["validate"]["handlers"] if h["_target_"] == "MetricsSaver")
+    assert metrics_saver["save_dir"] == "@output_dir"
+    inference = json.loads((result.target / "configs" / "inference.json").read_text())
+    assert inference["evaluator"]["_target_"] == "SupervisedEvaluator" and inference["run"][-1] == "$@evaluator.run()"
+    assert inference["network_def"] == json.loads((result.target / "configs" / "train.json").read_text())["network_def"]
 
 
 def test_a_refusal_writes_nothing_and_an_existing_out_needs_force(tmp_path: Path, synthetic_data: Path) -> None:

@@ -1,0 +1,152 @@
+"""mmar convert: the bundle trains to the MMAR's weights under mmar train, python -m monai.bundle run and mmar train BUNDLE.
+
+Each MMAR is copied, pointed at the session's synthetic data with --set (as Clara's train.sh
+did), converted once (module-scoped), and trained. Three runs for the demo, a 4.0 implicit-dialect
+fixture and a BYOC handler bundle (MONAI's own runner in a subprocess, as a user types it); two
+runs (the MMAR and the converted bundle under mmar train) for the other MMARs the project trains,
+since MONAI's parser spends most of a subprocess run importing every MONAI module. What a bundle
+cannot express is refused with exit 2, naming the file and JSON path, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli_helpers import invoke
+from tests.integration.test_bad_input import assert_bad_input
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "clara_4x"
+SMALL_DEMO = ["epochs=2", "num_interval_per_valid=1", "patch_size=[32,32,32]", "val_roi_size=[32,32,32]", "channels=[4,8,16]",
+              "strides=[2,2]"]
+SOURCES = {"spleen_ct_seg": REPO / "bundles" / "spleen_ct_seg", **{n: REPO / "bundles" / n for n in (
+    "byoc_add_noise", "byoc_accumulate", "byoc_extra_input", "byoc_init_weights", "byoc_shutdown", "byow_trainer",
+    "byoc_custom_events")}, **{n: FIXTURES / n for n in (
+    "gs_unet_40", "gs_unet_41", "byoc_arch_loss_41", "automl_search_40", "deepgrow_3d_40", "byoc_transform_40", "byoc_transform_41")}}
+EXTRA = {"spleen_ct_seg": SMALL_DEMO}
+THREE_RUNS = ["spleen_ct_seg", "gs_unet_40", "byoc_add_noise"]
+TWO_RUNS = ["gs_unet_41", "byoc_arch_loss_41", "automl_search_40", "deepgrow_3d_40", "byoc_accumulate", "byoc_extra_input",
+            "byoc_init_weights", "byoc_shutdown"]
+
+
+class Converted:
+    """One MMAR copied, converted and trained; each run's digest computed once for the module."""
+
+    def __init__(self, name: str, folder: Path, data: Path) -> None:
+        self.name = name
+        self.mmar = folder / name
+        shutil.copytree(SOURCES[name], self.mmar, ignore=shutil.ignore_patterns("data", "*.pt", "__pycache__", "run_manifest.json"))
+        self.sets = [f"DATA_ROOT={data}", f"DATASET_JSON={data / 'dataset.json'}", *EXTRA.get(name, [])]
+        self.bundle = folder / f"{name}-bundle"
+        self.result = invoke("convert", str(self.mmar), "--out", str(self.bundle), "--set", *self.sets)
+        self._digests: dict[str, str] = {}
+
+    def mmar_digest(self) -> str:
+        if "mmar" not in self._digests:
+            self._digests["mmar"] = train(self.mmar, *self.sets)
+        return self._digests["mmar"]
+
+    def bundle_digest(self) -> str:
+        if "bundle" not in self._digests:
+            self._digests["bundle"] = train(self.bundle)
+        return self._digests["bundle"]
+
+
+def train(root: Path, *sets: str) -> str:
+    result = invoke("train", str(root), "--no-progress", *(["--set", *sets] if sets else []))
+    assert result.exit_code == 0, result.stderr[-3000:]
+    manifest = json.loads((root / "models" / "run_manifest.json").read_text())
+    assert manifest["status"] == "completed"
+    return manifest["weights_digest"]
+
+
+def monai_bundle_run(bundle: Path) -> str:
+    """``python -m monai.bundle run`` as a user types it in the bundle folder; the digest of the final_model.pt it saved."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run([sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/train.json",
+                           "--meta_file", "configs/metadata.json", "--bundle_root", "."],
+                          cwd=bundle, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import torch
+
+    from runner.manifest import weights_digest
+
+    return weights_digest(torch.load(bundle / "models" / "final_model.pt", weights_only=True)["model"])
+
+
+@pytest.fixture(scope="module")
+def conversions(tmp_path_factory: pytest.TempPathFactory, synthetic_data: Path) -> Any:
+    folder = tmp_path_factory.mktemp("convert")
+    made: dict[str, Converted] = {}
+
+    def get(name: str) -> Converted:
+        if name not in made:
+            made[name] = Converted(name, folder, synthetic_data)
+        return made[name]
+
+    return get
+
+
+def test_the_demo_converts_and_says_how_to_run_it(conversions) -> None:  # type: ignore[no-untyped-def]
+    demo = conversions("spleen_ct_seg")
+    assert demo.result.exit_code == 0, demo.result.stderr
+    lines = demo.result.stdout.splitlines()
+    assert f"wrote {demo.bundle / 'configs' / 'train.json'}" in lines
+    assert f"wrote {demo.bundle / 'scripts' / 'mmar_pins.py'}" in lines
+    assert lines[-1] == (f"run it with: cd {demo.bundle} && python -m monai.bundle run --config_file configs/train.json "
+                         "--meta_file configs/metadata.json --bundle_root .")
+    checked = invoke("check", str(demo.bundle))
+    assert checked.exit_code == 0, checked.stderr
+
+
+@pytest.mark.parametrize("name", THREE_RUNS)
+def test_three_runs_give_one_digest(conversions, name: str) -> None:  # type: ignore[no-untyped-def]
+    case = conversions(name)
+    assert case.result.exit_code == 0, case.result.stderr
+    by_monai = monai_bundle_run(case.bundle)
+    assert by_monai == case.mmar_digest(), "python -m monai.bundle run trained other weights than mmar train MMAR"
+    assert case.bundle_digest() == case.mmar_digest(), "mmar train BUNDLE trained other weights than mmar train MMAR"
+
+
+@pytest.mark.parametrize("name", TWO_RUNS)
+def test_the_converted_bundle_trains_the_mmars_weights(conversions, name: str) -> None:  # type: ignore[no-untyped-def]
+    case = conversions(name)
+    assert case.result.exit_code == 0, case.result.stderr
+    assert case.bundle_digest() == case.mmar_digest()
+
+
+@pytest.mark.parametrize(("name", "where", "why"), [
+    ("byow_trainer", "config/config_train.json: train.trainer.path", "bring-your-own trainer"),
+    ("byoc_custom_events", "config/config_train.json: train.trainer.path", "_register_additional_events"),
+    ("byoc_transform_40", "config/config_train.json: train.pre_transforms[7].path", "MONAI 0.8's numpy arrays"),
+    ("byoc_transform_41", "config/config_train.json: train.pre_transforms[7].path", "MONAI 0.8's numpy arrays"),
+])
+def test_what_cannot_be_a_bundle_is_refused_and_nothing_written(conversions, name: str, where: str, why: str) -> None:  # type: ignore[no-untyped-def]
+    case = conversions(name)
+    assert_bad_input(case.result, where, "cannot be expressed as a MONAI bundle", why)
+    assert not case.bundle.exists()
+    assert not [p for p in case.bundle.parent.iterdir() if p.name.startswith(f".{case.bundle.name}")], "a staging folder was left"
+
+
+def test_the_converted_evaluate_json_reads_the_bundles_weights_and_gives_the_mmars_metrics(conversions) -> None:  # type: ignore[no-untyped-def]
+    demo = conversions("spleen_ct_seg")
+    assert demo.bundle_digest() == demo.mmar_digest()
+    by_mmar = invoke("validate", str(demo.mmar), "--set", *demo.sets, "dont_load_ts_model=True", "dont_load_ckpt_model=False")
+    assert by_mmar.exit_code == 0, by_mmar.stderr[-3000:]
+    by_bundle = invoke("validate", str(demo.bundle))
+    assert by_bundle.exit_code == 0, by_bundle.stderr[-3000:]
+    mmar_record = json.loads((demo.mmar / "eval" / "validate_manifest.json").read_text())
+    bundle_record = json.loads((demo.bundle / "eval" / "validate_manifest.json").read_text())
+    assert bundle_record["model"]["weights_digest"] == mmar_record["model"]["weights_digest"]
+    assert bundle_record["metrics"] == mmar_record["metrics"] and "val_mean_dice" in bundle_record["metrics"]
