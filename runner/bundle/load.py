@@ -78,9 +78,6 @@ def load_config_file(path: Path, shown: str) -> tuple[dict[str, Any], list[Confi
         warnings.simplefilter("always")
         try:
             content = ConfigParser.load_config_file(path)
-        except ImportError as exc:  # MONAI reads YAML with PyYAML, its optional dependency (not in the image's lock)
-            raise MmarLayoutError(f"{shown}: reading YAML needs PyYAML, which is not installed: {exc}",
-                                  hint="pip install pyyaml, or give the bundle's configs as JSON") from exc
         except (*_not_config_errors(), ValueError, UnicodeDecodeError) as exc:
             raise MmarLayoutError(f"{shown}: not a valid config file: {exc}") from exc
     if not isinstance(content, dict):
@@ -91,12 +88,9 @@ def load_config_file(path: Path, shown: str) -> tuple[dict[str, Any], list[Confi
 
 
 def _not_config_errors() -> tuple[type[Exception], ...]:
-    """What MONAI's reader raises for a file that is not JSON or YAML. PyYAML is optional: a JSON-only
-    bundle reads without it (the image's lock does not hold it)."""
-    try:
-        import yaml
-    except ImportError:
-        return (json.JSONDecodeError,)
+    """What MONAI's reader raises for a file that is not JSON or YAML (PyYAML, imported when a file is read)."""
+    import yaml
+
     return (json.JSONDecodeError, yaml.YAMLError)
 
 

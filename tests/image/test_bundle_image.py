@@ -112,3 +112,20 @@ def test_check_in_the_container_needs_the_data_mounted(docker_host: str, bundle_
     assert ok.returncode == 0, ok.stderr[-2000:]
     missing = run(docker_host, tag_of("seg3d_glob"), "check", out=out_dir(tmp_path, "out2"), data=None, check=False)
     assert missing.returncode == 2 and "matches no files" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_yaml_bundle_is_read_in_the_container(docker_host: str, runtime_image: str, base_image: str, wheelhouse: Path,
+                                                tmp_path: Path) -> None:
+    """Zoo bundles may write their configs in YAML: the image reads them as the host does (PyYAML is in the lock)."""
+    import yaml
+
+    root = readable_copy(FIXTURES / "seg3d_glob", tmp_path / "seg3d_yaml")
+    train = root / "configs" / "train.json"
+    (root / "configs" / "train.yaml").write_text(yaml.safe_dump(json.loads(train.read_text())))
+    train.unlink()
+    tag = tag_of("seg3d_yaml")
+    build_image(BuildRequest(root, tag, base_image, wheelhouse, flavour="cpu"), progress=lambda line: None)
+    data = readable_copy(FIXTURES / "seg3d_glob" / "data", tmp_path / "data")
+    checked = run(docker_host, tag, "check", out=out_dir(tmp_path), data=data, check=False)
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    assert "configs/train.yaml" in checked.stdout
