@@ -18,6 +18,7 @@ from runner.config.load import load_config, load_train_config
 from runner.convert.components import Translator
 from runner.convert.eval_config import eval_config
 from runner.convert.metadata import metadata
+from runner.convert.refs import PINS_MODULE
 from runner.convert.scripts import imports_each_other, write_scripts
 from runner.convert.train_config import train_config
 from runner.errors import MmarLayoutError, MmarRunnerError
@@ -67,7 +68,7 @@ def convert_mmar(source: Path, target: Path, config: str | None = None, environm
                 evaluated = load_config(source, file, environment, list(sets), kind=kind)
                 configs[INFER_JSON if inference else EVALUATE_JSON] = eval_config(evaluated, loaded, train, inference)
     if imports_each_other(loaded.mmar.custom_dir):
-        train["initialize"].insert(0, "$__import__('sys').path.insert(1, @bundle_root + '/scripts')")
+        train["initialize"].insert(0, f"${PINS_MODULE}.on_path(@bundle_root + '/scripts')")
     meta = metadata(loaded, source.name)
     staging = target.with_name(f".{target.name}.converting-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
