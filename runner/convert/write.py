@@ -26,6 +26,7 @@ from runner.errors import MmarLayoutError, MmarRunnerError
 TRAIN_JSON = "configs/train.json"
 METADATA_JSON = "configs/metadata.json"
 EVALUATE_JSON = "configs/evaluate.json"
+LOGGING_CONF = "configs/logging.conf"
 INFER_JSON = "configs/inference.json"
 VALIDATE_SOURCE = "config/config_validation.json"
 INFER_SOURCE = "config/config_inference.json"
@@ -80,6 +81,9 @@ def convert_mmar(source: Path, target: Path, config: str | None = None, environm
         for name, value in configs.items():
             _write_json(staging / name, value)
         rewritten = write_scripts(loaded.mmar.custom_dir, staging / "scripts")
+        log_config = source / "resources" / "log.config"
+        if log_config.is_file():  # Clara's logging.config INI is what MONAI reads as configs/logging.conf
+            shutil.copyfile(log_config, staging / LOGGING_CONF)
         docs = source / "docs"
         if docs.is_dir():
             shutil.copytree(docs, staging / "docs")

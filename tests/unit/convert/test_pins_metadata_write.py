@@ -91,6 +91,7 @@ def test_metadata_has_monais_mandatory_fields_and_our_versions(tmp_path: Path, s
     assert meta["network_data_format"]["outputs"]["pred"]["num_channels"] == 2
     assert (result.target / "scripts" / "mmar_pins.py").read_text() == Path(bundle_pins.__file__).read_text()
     assert "configs/train.json" in result.written and "scripts/__init__.py" in result.written
+    assert (result.target / "configs" / "logging.conf").read_text() == (root / "resources" / "log.config").read_text()
     evaluate = json.loads((result.target / "configs" / "evaluate.json").read_text())
     assert evaluate["validate"]["handlers"][0] == {"_target_": "CheckpointLoader", "load_path": "$@ckpt_dir + '/model.pt'",
                                                    "load_dict": {"model": "@network"}, "map_location": "@device"}
