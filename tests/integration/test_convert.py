@@ -154,3 +154,12 @@ def test_the_converted_evaluate_json_reads_the_bundles_weights_and_gives_the_mma
     bundle_record = json.loads((demo.bundle / "eval" / "validate_manifest.json").read_text())
     assert bundle_record["model"]["weights_digest"] == mmar_record["model"]["weights_digest"]
     assert bundle_record["metrics"] == mmar_record["metrics"] and "val_mean_dice" in bundle_record["metrics"]
+
+
+def test_custom_code_importing_removed_monai_names_is_rewritten_in_scripts(conversions) -> None:  # type: ignore[no-untyped-def]
+    deepgrow = conversions("deepgrow_3d_40")
+    assert deepgrow.result.exit_code == 0, deepgrow.result.stderr
+    assert "scripts/deepgrow/handler.py: 1 import of removed MONAI names rewritten" in deepgrow.result.stdout.splitlines()
+    handler = (deepgrow.bundle / "scripts" / "deepgrow" / "handler.py").read_text()
+    assert "from monai.metrics import compute_dice as compute_meandice" in handler
+    assert (deepgrow.mmar / "custom" / "deepgrow" / "handler.py").read_text() != handler, "the MMAR itself is left as it was"
