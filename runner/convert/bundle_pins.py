@@ -71,6 +71,16 @@ def sampler(dataset, seed, label, shuffle=True):
                               seed=derive_seed(seed, label))
 
 
+def on_path(folder_path):
+    """Put ``folder_path`` (the bundle's scripts/) on the import path: custom modules that import each other top-level."""
+    import sys
+
+    folder_path = os.path.abspath(folder_path)
+    if folder_path not in sys.path:
+        sys.path.insert(1, folder_path)
+    return folder_path
+
+
 def folder(path):
     """``path``, created: a dataset cache folder."""
     os.makedirs(path, exist_ok=True)

@@ -18,6 +18,7 @@ from runner.config.load import load_config, load_train_config
 from runner.convert.components import Translator
 from runner.convert.eval_config import eval_config
 from runner.convert.metadata import metadata
+from runner.convert.refs import PINS_MODULE
 from runner.convert.scripts import imports_each_other, write_scripts
 from runner.convert.train_config import train_config
 from runner.errors import MmarLayoutError, MmarRunnerError
@@ -25,6 +26,7 @@ from runner.errors import MmarLayoutError, MmarRunnerError
 TRAIN_JSON = "configs/train.json"
 METADATA_JSON = "configs/metadata.json"
 EVALUATE_JSON = "configs/evaluate.json"
+LOGGING_CONF = "configs/logging.conf"
 INFER_JSON = "configs/inference.json"
 VALIDATE_SOURCE = "config/config_validation.json"
 INFER_SOURCE = "config/config_inference.json"
@@ -67,7 +69,7 @@ def convert_mmar(source: Path, target: Path, config: str | None = None, environm
                 evaluated = load_config(source, file, environment, list(sets), kind=kind)
                 configs[INFER_JSON if inference else EVALUATE_JSON] = eval_config(evaluated, loaded, train, inference)
     if imports_each_other(loaded.mmar.custom_dir):
-        train["initialize"].insert(0, "$__import__('sys').path.insert(1, @bundle_root + '/scripts')")
+        train["initialize"].insert(0, f"${PINS_MODULE}.on_path(@bundle_root + '/scripts')")
     meta = metadata(loaded, source.name)
     staging = target.with_name(f".{target.name}.converting-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -79,6 +81,9 @@ def convert_mmar(source: Path, target: Path, config: str | None = None, environm
         for name, value in configs.items():
             _write_json(staging / name, value)
         rewritten = write_scripts(loaded.mmar.custom_dir, staging / "scripts")
+        log_config = source / "resources" / "log.config"
+        if log_config.is_file():  # Clara's logging.config INI is what MONAI reads as configs/logging.conf
+            shutil.copyfile(log_config, staging / LOGGING_CONF)
         docs = source / "docs"
         if docs.is_dir():
             shutil.copytree(docs, staging / "docs")

@@ -22,6 +22,7 @@ import pytest
 
 from tests.cli_helpers import invoke
 from tests.integration.test_bad_input import assert_bad_input
+from tests.integration.test_clara_4x_mmars import wsi_data  # noqa: F401 - the pathology MMAR's slide, a module fixture
 
 pytestmark = pytest.mark.slow
 
@@ -32,28 +33,31 @@ SMALL_DEMO = ["epochs=2", "num_interval_per_valid=1", "patch_size=[32,32,32]", "
 SOURCES = {"spleen_ct_seg": REPO / "bundles" / "spleen_ct_seg", **{n: REPO / "bundles" / n for n in (
     "byoc_add_noise", "byoc_accumulate", "byoc_extra_input", "byoc_init_weights", "byoc_shutdown", "byow_trainer",
     "byoc_custom_events")}, **{n: FIXTURES / n for n in (
-    "gs_unet_40", "gs_unet_41", "byoc_arch_loss_41", "automl_search_40", "deepgrow_3d_40", "byoc_transform_40", "byoc_transform_41")}}
+    "gs_unet_40", "gs_unet_41", "gs_segresnet_41", "byoc_arch_loss_41", "automl_search_40", "automl_loss_optimizer_41",
+    "deepgrow_3d_40", "pathology_40", "byoc_transform_40", "byoc_transform_41")}}
 EXTRA = {"spleen_ct_seg": SMALL_DEMO}
+CONFIG = {"pathology_40": "config/config_train_smartcache.json"}
 THREE_RUNS = ["spleen_ct_seg", "gs_unet_40", "byoc_add_noise"]
-TWO_RUNS = ["gs_unet_41", "byoc_arch_loss_41", "automl_search_40", "deepgrow_3d_40", "byoc_accumulate", "byoc_extra_input",
-            "byoc_init_weights", "byoc_shutdown"]
+TWO_RUNS = ["gs_unet_41", "gs_segresnet_41", "byoc_arch_loss_41", "automl_search_40", "automl_loss_optimizer_41", "deepgrow_3d_40",
+            "pathology_40", "byoc_accumulate", "byoc_extra_input", "byoc_init_weights", "byoc_shutdown"]
 
 
 class Converted:
     """One MMAR copied, converted and trained; each run's digest computed once for the module."""
 
-    def __init__(self, name: str, folder: Path, data: Path) -> None:
+    def __init__(self, name: str, folder: Path, data: Path, datalist: str = "dataset.json") -> None:
         self.name = name
         self.mmar = folder / name
         shutil.copytree(SOURCES[name], self.mmar, ignore=shutil.ignore_patterns("data", "*.pt", "__pycache__", "run_manifest.json"))
-        self.sets = [f"DATA_ROOT={data}", f"DATASET_JSON={data / 'dataset.json'}", *EXTRA.get(name, [])]
+        self.sets = [f"DATA_ROOT={data}", f"DATASET_JSON={data / datalist}", *EXTRA.get(name, [])]
+        self.config = ["-c", CONFIG[name]] if name in CONFIG else []
         self.bundle = folder / f"{name}-bundle"
-        self.result = invoke("convert", str(self.mmar), "--out", str(self.bundle), "--set", *self.sets)
+        self.result = invoke("convert", str(self.mmar), *self.config, "--out", str(self.bundle), "--set", *self.sets)
         self._digests: dict[str, str] = {}
 
     def mmar_digest(self) -> str:
         if "mmar" not in self._digests:
-            self._digests["mmar"] = train(self.mmar, *self.sets)
+            self._digests["mmar"] = train(self.mmar, *self.config, "--set", *self.sets)
         return self._digests["mmar"]
 
     def bundle_digest(self) -> str:
@@ -62,8 +66,8 @@ class Converted:
         return self._digests["bundle"]
 
 
-def train(root: Path, *sets: str) -> str:
-    result = invoke("train", str(root), "--no-progress", *(["--set", *sets] if sets else []))
+def train(root: Path, *options: str) -> str:
+    result = invoke("train", str(root), "--no-progress", *options)
     assert result.exit_code == 0, result.stderr[-3000:]
     manifest = json.loads((root / "models" / "run_manifest.json").read_text())
     assert manifest["status"] == "completed"
@@ -86,13 +90,13 @@ def monai_bundle_run(bundle: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def conversions(tmp_path_factory: pytest.TempPathFactory, synthetic_data: Path) -> Any:
+def conversions(tmp_path_factory: pytest.TempPathFactory, synthetic_data: Path, wsi_data: Path) -> Any:  # noqa: F811
     folder = tmp_path_factory.mktemp("convert")
     made: dict[str, Converted] = {}
 
     def get(name: str) -> Converted:
         if name not in made:
-            made[name] = Converted(name, folder, synthetic_data)
+            made[name] = Converted(name, folder, *((wsi_data, "datalist.json") if name == "pathology_40" else (synthetic_data,)))
         return made[name]
 
     return get
@@ -150,3 +154,12 @@ def test_the_converted_evaluate_json_reads_the_bundles_weights_and_gives_the_mma
     bundle_record = json.loads((demo.bundle / "eval" / "validate_manifest.json").read_text())
     assert bundle_record["model"]["weights_digest"] == mmar_record["model"]["weights_digest"]
     assert bundle_record["metrics"] == mmar_record["metrics"] and "val_mean_dice" in bundle_record["metrics"]
+
+
+def test_custom_code_importing_removed_monai_names_is_rewritten_in_scripts(conversions) -> None:  # type: ignore[no-untyped-def]
+    deepgrow = conversions("deepgrow_3d_40")
+    assert deepgrow.result.exit_code == 0, deepgrow.result.stderr
+    assert "scripts/deepgrow/handler.py: 1 import of removed MONAI names rewritten" in deepgrow.result.stdout.splitlines()
+    handler = (deepgrow.bundle / "scripts" / "deepgrow" / "handler.py").read_text()
+    assert "from monai.metrics import compute_dice as compute_meandice" in handler
+    assert (deepgrow.mmar / "custom" / "deepgrow" / "handler.py").read_text() != handler, "the MMAR itself is left as it was"

@@ -91,6 +91,7 @@ def test_metadata_has_monais_mandatory_fields_and_our_versions(tmp_path: Path, s
     assert meta["network_data_format"]["outputs"]["pred"]["num_channels"] == 2
     assert (result.target / "scripts" / "mmar_pins.py").read_text() == Path(bundle_pins.__file__).read_text()
     assert "configs/train.json" in result.written and "scripts/__init__.py" in result.written
+    assert (result.target / "configs" / "logging.conf").read_text() == (root / "resources" / "log.config").read_text()
     evaluate = json.loads((result.target / "configs" / "evaluate.json").read_text())
     assert evaluate["validate"]["handlers"][0] == {"_target_": "CheckpointLoader", "load_path": "$@ckpt_dir + '/model.pt'",
                                                    "load_dict": {"model": "@network"}, "map_location": "@device"}
@@ -115,3 +116,30 @@ def test_a_refusal_writes_nothing_and_an_existing_out_needs_force(tmp_path: Path
     assert convert_mmar(demo, tmp_path / "taken", sets=sets, force=True).target.joinpath("configs", "train.json").is_file()
     with pytest.raises(MmarRunnerError, match="outside the MMAR"):
         convert_mmar(demo, demo / "bundle", sets=sets)
+
+
+def test_custom_modules_that_import_each_other_top_level_still_import(make_mmar, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    from monai.bundle import ConfigParser
+
+    def my_loss(config: dict) -> None:
+        config["train"]["loss"] = {"path": "my_loss.MyLoss", "args": {"to_onehot_y": True, "softmax": True}}
+
+    custom = {"helper.py": "SMOOTH = 1e-4\n",
+              "my_loss.py": "import helper\nfrom monai.losses import DiceLoss\n\n\nclass MyLoss(DiceLoss):\n"
+                            "    def __init__(self, **kwargs):\n        super().__init__(smooth_nr=helper.SMOOTH, **kwargs)\n"}
+    result = convert_mmar(make_mmar(edit=my_loss, custom=custom), tmp_path / "bundle")
+    train = json.loads((result.target / "configs" / "train.json").read_text())
+    assert train["loss"]["_target_"] == "scripts.my_loss.MyLoss"
+    assert train["initialize"][0] == "$scripts.mmar_pins.on_path(@bundle_root + '/scripts')"
+    sys.path.insert(0, str(result.target))
+    try:
+        parser = ConfigParser(train)
+        parser["bundle_root"] = str(result.target)
+        parser.parse()
+        parser.get_parsed_content("initialize#0")
+        assert parser.get_parsed_content("loss").smooth_nr == 1e-4
+    finally:
+        for name in [n for n in sys.modules if n in ("helper", "my_loss", "scripts") or n.startswith("scripts.")]:
+            del sys.modules[name]
