@@ -8,12 +8,15 @@ weights. Running a step twice (``mmar train BUNDLE`` pins before the bundle's ``
 sets the same state again.
 """
 
+import functools
 import hashlib
 import os
+import pydoc
 import random
 from collections import deque
 
 CUBLAS_WORKSPACE = ":4096:8"
+LEGACY_EVENT_HOOK = "_register_additional_events"  # Clara-era custom trainers registered their events here; MONAI 0.6 removed it
 _NOT_ENTERED = frozenset({"_cache", "data"})
 
 
@@ -79,6 +82,68 @@ def on_path(folder_path):
     if folder_path not in sys.path:
         sys.path.insert(1, folder_path)
     return folder_path
+
+
+def legacy_event_hook(target):
+    """The trainer class a bundle builds: ``target``, or a subclass that calls its ``_register_additional_events``.
+
+    Clara-era trainers registered their own events by overriding that hook; MONAI stopped calling
+    it in 0.6, so their handlers fail to attach to the events. The subclass ends the ``super()``
+    chain and calls the hook once, before the handlers attach, as ``mmar train MMAR`` does. It keeps
+    the name, module and constructor signature of ``target``, and ``isinstance(obj, target)`` holds.
+
+    ``target`` may be a dotted path (``"scripts.custom_trainer.CustomTrainer"``): imported when the
+    trainer is built, after ``initialize`` (which may put scripts/ on the import path), not while
+    MONAI parses the config and evaluates its ``imports``.
+    """
+    if isinstance(target, str):
+        target = _locate(target)
+    if not defines_legacy_event_hook(target):
+        return target
+
+    class LegacyEventHook(target, _LegacyHookEnd):
+        @functools.wraps(target.__init__)
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._register_legacy_events_once()
+
+        def _register_handlers(self, handlers):
+            self._register_legacy_events_once()
+            super()._register_handlers(handlers)
+
+        def _register_legacy_events_once(self):
+            if not self.__dict__.get("_legacy_events_registered"):
+                self.__dict__["_legacy_events_registered"] = True
+                getattr(self, LEGACY_EVENT_HOOK)()
+
+    for attribute in ("__name__", "__qualname__", "__module__", "__doc__"):
+        setattr(LegacyEventHook, attribute, getattr(target, attribute))
+    return LegacyEventHook
+
+
+def defines_legacy_event_hook(target):
+    """Whether ``target`` is a MONAI Workflow subclass that overrides the hook MONAI no longer has."""
+    import inspect
+
+    from monai.engines import Workflow
+
+    if not inspect.isclass(target) or not issubclass(target, Workflow) or hasattr(Workflow, LEGACY_EVENT_HOOK):
+        return False
+    return any(LEGACY_EVENT_HOOK in vars(cls) for cls in target.__mro__ if cls is not Workflow)
+
+
+class _LegacyHookEnd:
+    """Where ``super()._register_additional_events()`` stops: MONAI registers its IterationEvents itself now."""
+
+    def _register_additional_events(self):
+        return None
+
+
+def _locate(path):
+    found = pydoc.locate(path)
+    if found is None:
+        raise ImportError(f"cannot import {path!r}: is the bundle's scripts/ importable from here?")
+    return found
 
 
 def folder(path):

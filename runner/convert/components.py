@@ -146,7 +146,7 @@ class Translator(Builder):
             kwargs["max_epochs"] = Ref("epochs")
         if slot in ("trainer", "evaluator"):
             kwargs = _engine_order(kwargs)
-        node = {"_target_": self.target_name(spec, target)}
+        node = {"_target_": self.engine_target(spec, target) if slot in ("trainer", "evaluator") else self.target_name(spec, target)}
         for key, value in kwargs.items():
             if key.startswith("_") and key.endswith("_"):
                 raise Refusal(self.file, f"{config_path}.args.{key}", f"'{key}' is a key MONAI's parser reserves")
@@ -160,10 +160,18 @@ class Translator(Builder):
             raise Refusal(self.file, where, f"{spec.label} is a bring-your-own {slot} (not a MONAI engine): a bundle's "
                           f"{slot} is an ignite engine that MONAI and the runner drive",
                           hint="keep training it with mmar train MMAR, or rewrite it as a SupervisedTrainer with handlers")
-        if defines_legacy_event_hook(target):
-            raise Refusal(self.file, where, f"{spec.label} overrides _register_additional_events, a Clara-era hook MONAI no longer "
-                          "calls (the runner calls it for MMARs)",
-                          hint="register the events with event_names=[...] in the trainer's args instead")
+
+    def engine_target(self, spec: ComponentSpec, target: Any) -> str:
+        """An engine's ``_target_``; a Clara-era trainer with its own event hook gets the class the runner would build.
+
+        MONAI no longer calls ``_register_additional_events``; ``mmar_pins.legacy_event_hook`` makes
+        the subclass :func:`runner.components.contracts.with_legacy_event_hook` makes. The class is
+        named by its path, imported when the engine is built (after ``initialize``), not at parse time.
+        """
+        name = self.target_name(spec, target)
+        if not defines_legacy_event_hook(target):
+            return name
+        return Expr(f"{PINS_MODULE}.legacy_event_hook({name!r})").render()
 
     def _sampler(self, section: str, slot: str, target: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The seeded sampler :func:`runner.components.wiring.adapt_distributed` gives a shuffled training loader."""

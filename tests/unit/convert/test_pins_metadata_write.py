@@ -63,6 +63,27 @@ def test_batched_view_answers_keys_like_the_runners() -> None:
     assert torch.equal(ours["pred"], theirs["pred"]) and ours.keys() == theirs.keys() == ["loss", "pred"]
 
 
+def test_legacy_event_hook_makes_the_class_the_runner_makes() -> None:
+    import inspect
+
+    from monai.engines import SupervisedTrainer
+
+    from tests.unit.components.test_contracts import Extra, LegacyTrainer, OnDone, tiny_trainer_args
+
+    cls = bundle_pins.legacy_event_hook(LegacyTrainer)
+    handler = OnDone()
+    trainer = cls(**tiny_trainer_args(), train_handlers=[handler])
+    trainer.fire_event(Extra.DONE)
+    assert handler.calls == 1 and isinstance(trainer, LegacyTrainer)
+    assert (cls.__name__, cls.__module__) == ("LegacyTrainer", LegacyTrainer.__module__)
+    assert inspect.signature(cls) == inspect.signature(LegacyTrainer)
+    located = bundle_pins.legacy_event_hook(f"{LegacyTrainer.__module__}.LegacyTrainer")
+    assert Extra.DONE in located(**tiny_trainer_args())._allowed_events
+    assert bundle_pins.legacy_event_hook(SupervisedTrainer) is SupervisedTrainer
+    with pytest.raises(ImportError, match="no_such_module"):
+        bundle_pins.legacy_event_hook("no_such_module.Trainer")
+
+
 def test_the_pins_module_imports_nothing_of_the_runner() -> None:
     source = Path(bundle_pins.__file__).read_text()
     assert "runner" not in "".join(line for line in source.splitlines() if line.lstrip().startswith(("import", "from")))

@@ -105,9 +105,15 @@ def test_custom_components_are_named_in_scripts(tmp_path: Path, synthetic_data: 
     assert config["train"]["handlers"][0]["_target_"] == "scripts.add_noise.AddNoiseHandler"
 
 
+def test_a_trainer_with_the_clara_event_hook_is_built_through_the_pins(tmp_path: Path, synthetic_data: Path) -> None:
+    root, sets = fixture(tmp_path, synthetic_data, "byoc_custom_events", REPO / "bundles")
+    trainer = converted(root, *sets)["train"]["trainer"]
+    assert trainer["_target_"] == "$scripts.mmar_pins.legacy_event_hook('scripts.custom_trainer.CustomTrainer')"
+    assert trainer["accumulation_steps"] == 3 and trainer["train_handlers"] == "@train#handlers"
+
+
 @pytest.mark.parametrize(("name", "base", "where", "why"), [
     ("byow_trainer", REPO / "bundles", "train.trainer.path", "bring-your-own trainer"),
-    ("byoc_custom_events", REPO / "bundles", "train.trainer.path", "_register_additional_events"),
     ("byoc_transform_41", FIXTURES, "train.pre_transforms[7].path", "MONAI 0.8's numpy arrays"),
 ])
 def test_what_a_bundle_cannot_express_is_refused_by_place(tmp_path: Path, synthetic_data: Path, name: str, base: Path,
