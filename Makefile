@@ -13,6 +13,9 @@ DATA := $(BUNDLE)/data/synthetic/dataset.json
 # config/environment_decathlon.json leaves alone: bundles/spleen_ct_seg/docs/Readme.md. SET='epochs=5 ...' adds --set words.
 SET ?=
 PYTEST_ARGS ?=
+# The suite runs on two pytest-xdist workers: much of it waits on fresh processes (imports, torchrun, docker), so
+# two overlap on 2 cores. tests/conftest.py keeps the docker tests, and each module with a shared fixture, on one worker.
+TEST_WORKERS ?= 2
 
 TAG ?= $(notdir $(patsubst %/,%,$(BUNDLE))):latest
 BASE_IMAGE ?=
@@ -53,7 +56,7 @@ check: install $(DATA)
 	$(MMAR) check $(BUNDLE) $(if $(SET),--set $(SET))
 
 test: install  ## the whole test suite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check runner medl tests bench bundles

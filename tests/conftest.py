@@ -118,3 +118,35 @@ def _drop_handlers_on_closed_streams() -> None:
             stream = getattr(handler, "stream", None)
             if stream is not None and getattr(stream, "closed", False):
                 logger.removeHandler(handler)
+
+
+LONG_LIVED_SCOPES = ("module", "class", "package")
+MLFLOW_FIXTURES = ("mlflow_uri", "own_server")  # a real server per session: one worker starts it, not both
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``make test`` runs two pytest-xdist workers (--dist loadgroup); this says what must stay together.
+
+    The docker tests share one private engine (tests/image/engine.py): they all run on one worker,
+    as do the tests that talk to the session's MLflow server.
+    A module with a module- or class-scoped fixture (a model trained once for several tests) runs
+    whole on one worker, so the fixture is made once. Every other test goes wherever a worker is free.
+    """
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        group = _worker_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _worker_group(item: pytest.Item) -> str | None:
+    path = Path(str(item.path))
+    if (REPO / "tests" / "image") in path.parents:
+        return "docker"
+    if any(name in item.fixturenames for name in MLFLOW_FIXTURES):
+        return "mlflow"
+    fixtures = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    if any(defs and defs[-1].scope in LONG_LIVED_SCOPES for defs in fixtures.values()):
+        return item.nodeid.split("::", 1)[0]
+    return None
