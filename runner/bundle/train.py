@@ -341,15 +341,8 @@ def _prepare(trainer: Any, objects: BundleObjects, record: RunRecord, settings: 
     record.attach(trainer, objects.built("validate", "evaluator"), getattr(trainer.state, "max_epochs", None), spec.progress,
                   spec.max_iterations, getattr(trainer, "optimizer", None))
     attach_strict_guard(trainer, settings)
-    if keeper is None:
-        return
-    keeper.attach()
-    if keeper.found is not None:
-        try:
-            keeper.restore(keeper.found)
-        except Exception as exc:  # noqa: BLE001 - a state that does not fit: say which file, keep everything
-            raise RunFailedError(f"resuming from {keeper.found.path} failed: {type(exc).__name__}: {exc}",
-                                 hint="mmar train --fresh starts from the beginning") from exc
+    if keeper is not None:
+        keeper.attach_and_resume()
 
 
 def _track(run: BundleRun, base: dict[str, Any], trainer: Any, record: RunRecord, keeper: ResumeKeeper | None) -> Any:

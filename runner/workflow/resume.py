@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.components.atomic_checkpoints import SAVER_PARTS
-from runner.errors import MmarRunnerError
+from runner.errors import MmarRunnerError, RunFailedError, first_line
 from runner.jsonio import write_atomic
 from runner.workflow.resume_store import FORMAT, Found, RunInputs, resume_dir
 
@@ -142,6 +142,21 @@ class ResumeKeeper:
     @property
     def resumed_from(self) -> Path | None:
         return self.found.path if self.found is not None else None
+
+    def attach_and_resume(self) -> None:
+        """Attach the checkpoint handlers, then restore the checkpoint found, if any (a failure names its file).
+
+        Raises:
+            RunFailedError: the checkpoint's state does not fit the trainer; nothing was changed on disk.
+        """
+        self.attach()
+        if self.found is None:
+            return
+        try:
+            self.restore(self.found)
+        except Exception as exc:  # noqa: BLE001 - a state that does not fit: say which file, keep everything
+            raise RunFailedError(f"resuming from {self.found.path} failed: {type(exc).__name__}: {first_line(exc)}",
+                                 hint="mmar train --fresh starts from the beginning") from exc
 
     # ---- during training -------------------------------------------------------------------
     def attach(self) -> None:

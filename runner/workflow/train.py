@@ -358,13 +358,7 @@ def _prepare(trainer: Any, builder: Builder, record: RunRecord, settings: Determ
                   optimizer if optimizer is not None else builder.built("train", "optimizer"))
     attach_strict_guard(trainer, settings)
     if keeper is not None:
-        keeper.attach()
-        if keeper.found is not None:
-            try:
-                keeper.restore(keeper.found)
-            except Exception as exc:  # noqa: BLE001 - a state that does not fit: say which file, keep everything
-                raise RunFailedError(f"resuming from {keeper.found.path} failed: {type(exc).__name__}: {first_line(exc)}",
-                                     hint="mmar train --fresh starts from the beginning") from exc
+        keeper.attach_and_resume()
 
 
 def _run(trainer: Any, builder: Builder) -> Any:

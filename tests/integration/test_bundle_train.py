@@ -22,6 +22,7 @@ import torch
 
 from runner.manifest import weights_digest
 from tests.cli_helpers import invoke
+from tests.integration.test_verify import UNSEEDED  # the same unseeded transform, in a bundle's scripts/
 
 pytestmark = pytest.mark.slow
 
@@ -269,32 +270,12 @@ def test_a_bundle_written_for_an_older_monai_trains_with_its_arguments_rewritten
     assert json.loads((root / "configs" / "train.json").read_text())["network_def"]["dimensions"] == 3  # the bundle is not edited
 
 
-UNSEEDED_SCRIPT = '''import numpy as np
-import torch
-from monai.transforms import MapTransform
-
-
-class UnseededNoised(MapTransform):
-    """Noise from a generator the OS seeds: not a Randomizable, so nothing the runner pins reaches it."""
-
-    def __init__(self, keys):
-        super().__init__(keys)
-        self.rng = np.random.default_rng()
-
-    def __call__(self, data):
-        out = dict(data)
-        for key in self.keys:
-            out[key] = out[key] + torch.as_tensor(self.rng.normal(0.0, 0.1, tuple(out[key].shape)), dtype=out[key].dtype)
-        return out
-'''
-
-
 def test_verify_names_the_first_diverging_tensor_of_a_bundle(bundle: Callable[..., Path], tmp_path: Path) -> None:
     def edit(config: dict[str, Any]) -> None:
         config["train"]["random_transforms"].append({"_target_": "scripts.noisy.UnseededNoised", "keys": "image"})
 
     root = bundle("seg3d_scripts", edit)
-    (root / "scripts" / "noisy.py").write_text(UNSEEDED_SCRIPT)
+    (root / "scripts" / "noisy.py").write_text(UNSEEDED)
     result = invoke("verify", str(root), "--iterations", "0", "--keep", str(tmp_path / "runs"))
     assert result.exit_code == 1, result.stdout + result.stderr[-3000:]
     first = manifest_of(tmp_path / "runs" / "run1", "run_manifest.json")
