@@ -24,6 +24,8 @@ WORKER_ERROR = re.compile(r"^error: rank (\d+): ")
 STOPPING_OTHERS = "closing signal SIGTERM"
 SIGTERM_WARNING = "warning: SIGTERM: finishing the current step"
 STOP_WARNINGS = (SIGTERM_WARNING, "warning: Ctrl-C: finishing the current step")  # every rank says it; once is enough
+# Two ranks writing at once can glue their warnings into one line ("...checkpointwarning: Ctrl-C: ..."): cut before each.
+GLUED_STOP_WARNING = re.compile(r"(?<=\S)(?=" + "|".join(re.escape(w) for w in STOP_WARNINGS) + ")")
 
 
 class TorchrunOutput:
@@ -40,9 +42,21 @@ class TorchrunOutput:
         self.root_exit: int | None = None
         self._reading_root = False
         self._said: set[str] = set()
+        self._glued_newlines = 0
 
     def feed(self, line: str) -> None:
+        parts = GLUED_STOP_WARNING.split(line)
+        if len(parts) > 1:
+            for part in parts[:-1]:
+                self.feed(part + "\n")
+            self.feed(parts[-1])
+            self._glued_newlines = len(parts) - 1  # the glued ranks' own newlines follow as empty lines
+            return
         text = line.rstrip("\n")
+        if not text and self._glued_newlines:
+            self._glued_newlines -= 1
+            return
+        self._glued_newlines = 0
         if self._in_report:
             self._read_report(text)
             return

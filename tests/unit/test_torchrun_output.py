@@ -89,6 +89,13 @@ def test_ctrl_c_to_the_group_says_so_once_without_the_agents_traceback() -> None
     assert code == 1, "the launcher maps it to 130 (stopped_exit_code), knowing which signal it got"
 
 
+def test_two_ranks_warnings_glued_into_one_line_are_said_once() -> None:
+    """Both ranks writing at once: "...checkpointwarning: Ctrl-C: ...checkpoint" then their two newlines."""
+    warning = "warning: Ctrl-C: finishing the current step, then writing a resume checkpoint"
+    shown, _ = run(f"epoch 2/8\n{warning}{warning}\n\nepoch 3/8\n", 1)
+    assert shown == f"epoch 2/8\n{warning}\nepoch 3/8\n"
+
+
 def test_different_errors_of_two_ranks_are_both_shown() -> None:
     shown, _ = run("error: rank 0: first problem\nerror: rank 1: second problem\n", 1)
     assert shown == "error: rank 0: first problem\nerror: rank 1: second problem\n"
