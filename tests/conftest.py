@@ -124,6 +124,7 @@ LONG_LIVED_SCOPES = ("module", "class", "package")
 MLFLOW_FIXTURES = ("mlflow_uri", "own_server")  # a real server per session: one worker starts it, not both
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks to group the tests
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """``make test`` runs two pytest-xdist workers (--dist loadgroup); this says what must stay together.
 
