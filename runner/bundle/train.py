@@ -40,7 +40,7 @@ from runner.bundle.overrides import BundleOverride, parse_overrides
 from runner.bundle.seed import BundleSeed, bundle_seed
 from runner.data.content_digest import DATA_FILES_NAME, DataDigest
 from runner.determinism import DeterminismSettings, apply_determinism, attach_strict_guard, prepare_process_env, read_back_flags
-from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, RunFailedError, RunInterruptedError
+from runner.errors import BAD_INPUT_EXIT, ConfigError, ConfigIssue, MmarRunnerError, RunFailedError
 from runner.manifest import (
     MANIFEST_NAME,
     config_digest,
@@ -61,7 +61,7 @@ from runner.workflow.handlers import RunRecord
 from runner.workflow.resume import ResumeKeeper, checkpoint_interval, signals_request_checkpoint
 from runner.workflow.resume_store import RunInputs, find_resume, refuse_finished, resume_dir
 from runner.workflow.session import RunSession
-from runner.workflow.train import TrainResult, finish_training, stop_on_signal
+from runner.workflow.train import TrainResult, finish_training, stop_interrupted, stop_on_signal
 
 logger = logging.getLogger(__name__)
 
@@ -202,9 +202,7 @@ def run_bundle_training(spec: RunSpec) -> TrainResult:
                 session.fail(exc.message, record.summary())
             raise
         except KeyboardInterrupt:
-            session.stop("interrupted", {**record.summary(), "resume_checkpoint": None})
-            raise RunInterruptedError(f"interrupted (Ctrl-C) after iteration {record.iterations}, before a resume checkpoint "
-                                      "was written", hint="run the same command again to start over") from None
+            stop_interrupted(session, record)
         if keeper is not None and keeper.preempted:
             stop_on_signal(session, keeper, record, context)
         call_user(workflow.finalize)

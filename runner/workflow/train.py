@@ -16,7 +16,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from runner.components.build import Builder
 from runner.components.check import check_mmar
@@ -168,9 +168,7 @@ def run_training(loaded: LoadedConfig, spec: RunSpec | None = None) -> TrainResu
                 session.fail(exc.message, record.summary())
             raise  # bad input (a BYOC contract broken at the first iteration): the session removes what the run wrote
         except KeyboardInterrupt:
-            session.stop("interrupted", {**record.summary(), "resume_checkpoint": None})
-            raise RunInterruptedError(f"interrupted (Ctrl-C) after iteration {record.iterations}, before a resume checkpoint "
-                                      "was written", hint="run the same command again to start over") from None
+            stop_interrupted(session, record)
         if keeper is not None and keeper.preempted:
             stop_on_signal(session, keeper, record, context)
         finished = finish_training(session, network, record, started, flags, context.is_main, {"train_conf": loaded.resolved})
@@ -235,6 +233,13 @@ def tensorboard_logdir(ckpt_dir: Path, wrote: Callable[[Path], bool]) -> Path | 
     if not ckpt_dir.is_dir():
         return None
     return ckpt_dir if any(wrote(path) for path in ckpt_dir.rglob(f"{TENSORBOARD_EVENTS}*")) else None
+
+
+def stop_interrupted(session: RunSession, record: RunRecord) -> NoReturn:
+    """A second Ctrl-C before any resume checkpoint: the manifest says interrupted, the user is told to start over."""
+    session.stop("interrupted", {**record.summary(), "resume_checkpoint": None})
+    raise RunInterruptedError(f"interrupted (Ctrl-C) after iteration {record.iterations}, before a resume checkpoint "
+                              "was written", hint="run the same command again to start over") from None
 
 
 def stop_on_signal(session: RunSession, keeper: ResumeKeeper, record: RunRecord, context: DistContext) -> None:
