@@ -65,11 +65,12 @@ def check_bundle(root: str | Path, configs: str | None = None, overrides: Sequen
     bundle_root = layout.root.resolve()
     bundle = load_bundle(bundle_root, config_paths(bundle_root, layout.train_config, configs),
                          bundle_root / BUNDLE_METADATA, overrides)
+    input_issues, inputs = check_inputs(bundle)
     issues = [*bundle.issues, *bundle.legacy_issues(), *check_metadata(bundle.metadata, bundle.display(bundle.metadata_file)),
               *check_expressions(bundle), *check_references(bundle), *check_components(bundle),
-              *check_inputs(bundle)]
+              *input_issues]
     if inspect_data:
-        issues += inspect_bundle_data(bundle)
+        issues += inspect_bundle_data(bundle, inputs)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise ConfigError(issues)

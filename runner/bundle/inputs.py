@@ -10,7 +10,7 @@ Zoo bundles build their data lists in ``$`` strings, in two common shapes:
 
 A relative path is taken from the bundle root (bundles run from their root). Any other shape is
 reported as "not checked": nothing is ever evaluated to find out. What the two shapes list is
-also handed on (:func:`data_inputs`) for ``mmar check --data``, which opens every file.
+also handed on (:func:`check_inputs`) for ``mmar check --data``, which opens every file.
 """
 
 from __future__ import annotations
@@ -64,14 +64,16 @@ class _Found:
     data: DataInput | None = None
 
 
-def check_inputs(bundle: BundleConfig) -> list[ConfigIssue]:
-    """Globs that match nothing and datalists that are missing, broken or list missing files."""
-    return [issue for found in _scan(bundle) for issue in found.issues]
-
-
-def data_inputs(bundle: BundleConfig) -> list[DataInput]:
-    """What each glob and datalist the check could compute lists, for opening every file."""
-    return [found.data for found in _scan(bundle) if found.data is not None and found.data.entries]
+def check_inputs(bundle: BundleConfig) -> tuple[list[ConfigIssue], list[DataInput]]:
+    """Globs that match nothing and datalists that are missing, broken or list missing files; and what
+    each glob and datalist the check could compute lists, for ``--data`` to open (one scan serves both)."""
+    issues: list[ConfigIssue] = []
+    inputs: list[DataInput] = []
+    for found in _scan(bundle):
+        issues += found.issues
+        if found.data is not None and found.data.entries:
+            inputs.append(found.data)
+    return issues, inputs
 
 
 def _scan(bundle: BundleConfig) -> Iterator[_Found]:
