@@ -21,6 +21,7 @@ BUNDLE_TRAIN_NAMES = ("configs/train.json", "configs/train.yaml", "configs/train
 MMAR_TRAIN = "config/config_train.json"
 LAYOUT_HINT = ("an MMAR has config/config_train.json; a MONAI bundle has configs/metadata.json "
                "and configs/train.json (or train.yaml)")
+CKPT_DIR_ID, OUTPUT_DIR_ID = "ckpt_dir", "output_dir"  # a bundle's output folder items: checkpoints, evaluation
 NO_ENVIRONMENT = "-e: a MONAI bundle has no environment.json; give more config files with -c a.json,b.json or --set ID=VALUE"
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from runner.bundle.check import check_bundle
 from runner.bundle.code import bundle_code
-from runner.bundle.layout import BUNDLE_METADATA, NO_ENVIRONMENT
+from runner.bundle.layout import BUNDLE_METADATA, CKPT_DIR_ID, NO_ENVIRONMENT, OUTPUT_DIR_ID
 from runner.bundle.legacy import rewrite_legacy_arguments
 from runner.bundle.load import BundleConfig
 from runner.bundle.objects import TRAINER_ID, BundleObjects, pin_data_rngs
@@ -66,8 +66,6 @@ from runner.workflow.train import TrainResult, finish_training, stop_interrupted
 logger = logging.getLogger(__name__)
 
 RUN_IDS = ("run", "training")  # MONAI's run id; bundles written before MONAI 1.0 called it "training"
-CKPT_DIR_ID = "ckpt_dir"
-OUTPUT_DIR_ID = "output_dir"
 DEFAULT_CKPT_DIR = "models"
 
 

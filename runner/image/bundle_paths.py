@@ -28,12 +28,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from runner.bundle.layout import BUNDLE_METADATA, bundle_train_config
+from runner.bundle.layout import BUNDLE_METADATA, CKPT_DIR_ID, OUTPUT_DIR_ID, bundle_train_config
 from runner.errors import MmarLayoutError
 
 logger = logging.getLogger(__name__)
 
-CKPT_DIR, OUTPUT_DIR = "ckpt_dir", "output_dir"
 DATA_ROOT_IDS = ("dataset_dir", "data_file_base_dir")
 DATA_FILE_IDS = ("data_list_file_path",)
 BUNDLE_ROOT = "bundle_root"
@@ -120,10 +119,10 @@ def data_mounted(data: Path) -> bool:
 def path_words(items: Mapping[str, Any], root: Path, out: Path, data: Path, with_data: bool) -> list[str]:
     """The ``ID=VALUE`` words that point the bundle's folders at the image's mounts (see the table above)."""
     words = []
-    if CKPT_DIR in items:
-        words.append(f"{CKPT_DIR}={out}")
-    if OUTPUT_DIR in items:
-        words.append(f"{OUTPUT_DIR}={out / 'eval' if CKPT_DIR in items else out}")
+    if CKPT_DIR_ID in items:
+        words.append(f"{CKPT_DIR_ID}={out}")
+    if OUTPUT_DIR_ID in items:
+        words.append(f"{OUTPUT_DIR_ID}={out / 'eval' if CKPT_DIR_ID in items else out}")
     if with_data:
         words += [f"{config_id}={data}" for config_id in DATA_ROOT_IDS if config_id in items]
         own_data = root / DATA_FOLDER
@@ -139,9 +138,9 @@ def container_bundle_words(root: Path, command: str, words: Sequence[str], out: 
     items = top_level_items(command_configs(root, command, words))
     mounted = data_mounted(data)
     found = path_words(items, root, out, data, mounted)
-    if command in ("train", "validate", "infer") and CKPT_DIR not in items and OUTPUT_DIR not in items:
+    if command in ("train", "validate", "infer") and CKPT_DIR_ID not in items and OUTPUT_DIR_ID not in items:
         logger.warning("the bundle's configs define neither %s nor %s: its outputs go to %s, inside the image, not to %s",
-                       CKPT_DIR, OUTPUT_DIR, root / ("models" if command == "train" else "eval"), out)
+                       CKPT_DIR_ID, OUTPUT_DIR_ID, root / ("models" if command == "train" else "eval"), out)
     return found
 
 
@@ -156,7 +155,7 @@ def output_folders(root: Path) -> tuple[str, ...]:
     files = sorted(p for p in configs.glob("*") if p.suffix in (".json", ".yaml", ".yml") and p.name != Path(BUNDLE_METADATA).name)
     for path in files:
         items = top_level_items([path])
-        for config_id in (CKPT_DIR, OUTPUT_DIR):
+        for config_id in (CKPT_DIR_ID, OUTPUT_DIR_ID):
             where = static_path(items, config_id, root) if config_id in items else None
             if where is not None and where.is_relative_to(root) and where != root:
                 top = where.relative_to(root).parts[0]
